@@ -1,0 +1,19 @@
+"""Typed SQLAlchemy models, one aggregate per module."""
+
+from .audit import AuditEvent, AuditHead, DomainEvent
+from .base import Points, db, to_points, utcnow
+from .campaign import Campaign, CampaignStaff, CampaignStageDue, CouncilSeat
+from .case import Case, Score
+from .commune import Authority, Commune, CommunePredecessor
+from .criteria import CriteriaItem, CriteriaSet
+from .deadline import Deadline
+from .evidence import Evidence
+from .signoff import Signature, SignOff
+from .user import User, UserRole
+
+__all__ = [
+    "AuditEvent", "AuditHead", "DomainEvent", "Points", "db", "to_points", "utcnow",
+    "Campaign", "CampaignStaff", "CampaignStageDue", "CouncilSeat", "Case", "Score",
+    "Authority", "Commune", "CommunePredecessor", "CriteriaItem", "CriteriaSet", "Deadline",
+    "Evidence", "Signature", "SignOff", "User", "UserRole",
+]

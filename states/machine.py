@@ -1,0 +1,69 @@
+"""One ``transitions`` Machine shared by every case.
+
+The machine holds no models: each operation fires an event on a throwaway token that
+carries only the stage, so nothing per case is kept (a Machine costs ~48 KB and
+``add_model`` keeps a strong reference to each model).
+"""
+
+from __future__ import annotations
+
+from transitions import Machine, MachineError
+
+from .chart import CHART
+from .stages import Stage
+
+
+class StageToken:
+    """The minimum the machine needs: an object with a ``stage`` attribute."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self, stage: Stage):
+        self.stage = stage
+
+
+def _build() -> Machine:
+    return Machine(
+        model=None,
+        states=list(Stage),
+        transitions=[
+            {"trigger": t.name, "source": t.source, "dest": t.dest} for t in CHART
+        ],
+        initial=Stage.planning,
+        model_attribute="stage",
+        auto_transitions=False,
+        send_event=False,
+    )
+
+
+MACHINE = _build()
+
+
+class IllegalTransition(Exception):
+    def __init__(self, transition: str, stage: Stage):
+        super().__init__(f"'{transition}' cannot be fired from stage '{stage.value}'")
+        self.transition = transition
+        self.stage = stage
+
+
+def next_stage(stage: Stage, transition: str) -> Stage:
+    """Fire ``transition`` on a token in ``stage`` and return where it lands.
+
+    Raises IllegalTransition when the chart has no such arrow from ``stage``.
+    """
+    event = MACHINE.events.get(transition)
+    if event is None:
+        raise IllegalTransition(transition, stage)
+    token = StageToken(Stage(stage))
+    try:
+        fired = event.trigger(token)
+    except MachineError:
+        raise IllegalTransition(transition, stage) from None
+    if not fired:
+        raise IllegalTransition(transition, stage)
+    return Stage(token.stage)
+
+
+def allowed_from(stage: Stage) -> list[str]:
+    """Names of the events the machine accepts from ``stage``."""
+    return [name for name, ev in MACHINE.events.items() if Stage(stage).name in ev.transitions]

@@ -1,0 +1,112 @@
+"""Fixtures: an app per test on a real, migrated database (SQLite, or PostgreSQL via TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from config import ROOT, TestingConfig
+from web import create_app
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+SHARED = ROOT.parent / "shared"
+
+# A fixed "now" for tests that do not care about the clock: 1 Nov 2023, 09:00 in Hà Nội.
+NOW = dt.datetime(2023, 11, 1, 2, 0, tzinfo=dt.UTC)
+
+
+def _make_app(url: str, tmp: Path):
+    return create_app({
+        **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+        "SQLALCHEMY_DATABASE_URI": url,
+        "EVIDENCE_DIR": str(tmp / "evidence"),
+    })
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):
+    """Run the Alembic migrations once: into a template SQLite file, or into the PostgreSQL test db."""
+    if PG_URL:
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        app = _make_app(PG_URL, tmp_path_factory.mktemp("pg"))
+        with app.app_context():
+            upgrade(directory=str(ROOT / "migrations"))
+            from models import db
+
+            db.engine.dispose()
+        return PG_URL
+    template = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    app = _make_app(f"sqlite:///{template}", template.parent)
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        from models import db
+
+        db.engine.dispose()
+    return template
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
+        conn.execute(text("SET session_replication_role = replica"))  # past the append-only triggers
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("SET session_replication_role = DEFAULT"))
+        conn.execute(text("INSERT INTO audit_head (id, seq, last_hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(migrated_database, tmp_path):
+    if PG_URL:
+        _reset_postgres(PG_URL)
+        return PG_URL
+    target = tmp_path / "test.sqlite3"
+    shutil.copyfile(migrated_database, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = _make_app(database_url, tmp_path)
+    with app.app_context():
+        yield app
+        from models import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    from models import db as _db
+
+    return _db
+
+
+@pytest.fixture
+def dialect(db):
+    return db.engine.dialect.name
+
+
+@pytest.fixture
+def now():
+    return NOW
+
+
+@pytest.fixture
+def make(db):
+    from tests.factories import Factory
+
+    return Factory(db)

@@ -1,0 +1,33 @@
+"""The composition root: ``create_app`` builds the Flask app and wires every part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from config import ROOT, BaseConfig, config_from_env
+
+from .extensions import init_db
+
+
+def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.config.from_object(config_from_env() if config is None or isinstance(config, dict) else config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    app.config.setdefault("MIGRATIONS_DIR", ROOT / "migrations")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    init_db(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+
+    from .pages import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
+    return app

@@ -1,0 +1,12 @@
+"""Operator commands (Flask CLI). Each group lives in its own module."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from . import audit_cmd, campaign_cmd, cases_cmd, criteria_cmd, demo_cmd, scores_cmd, signoff_cmd
+
+    for module in (audit_cmd, campaign_cmd, cases_cmd, criteria_cmd, demo_cmd, scores_cmd, signoff_cmd):
+        app.cli.add_command(module.group)

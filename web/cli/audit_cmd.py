@@ -1,0 +1,5 @@
+"""`flask audit` commands."""
+
+import click
+
+group = click.Group("audit", help="audit commands")

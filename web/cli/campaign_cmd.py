@@ -1,0 +1,5 @@
+"""`flask campaign` commands."""
+
+import click
+
+group = click.Group("campaign", help="campaign commands")

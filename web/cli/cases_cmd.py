@@ -1,0 +1,5 @@
+"""`flask cases` commands."""
+
+import click
+
+group = click.Group("cases", help="cases commands")

@@ -1,0 +1,5 @@
+"""`flask criteria` commands."""
+
+import click
+
+group = click.Group("criteria", help="criteria commands")

@@ -1,0 +1,5 @@
+"""`flask demo` commands."""
+
+import click
+
+group = click.Group("demo", help="demo commands")

@@ -1,0 +1,5 @@
+"""`flask scores` commands."""
+
+import click
+
+group = click.Group("scores", help="scores commands")

@@ -1,0 +1,5 @@
+"""`flask signoff` commands."""
+
+import click
+
+group = click.Group("signoff", help="signoff commands")

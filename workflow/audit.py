@@ -1,0 +1,213 @@
+"""The audit log: append events to the hash chain, verify it, export it, replay a case from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from models import AuditEvent, AuditHead, User, db
+
+GENESIS = "0" * 64
+SYSTEM = "system"
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
+               before, after, prev_hash) -> str:
+    """SHA-256 over the canonical JSON of an event's content and its predecessor's hash."""
+    body = json.dumps(
+        [seq, _stamp(occurred_at), actor, actor_id, action, campaign_id, case_id, subject,
+         before, after, prev_hash],
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _head_for_this_transaction() -> AuditHead:
+    """Lock the chain head for the rest of the transaction (row lock / SQLite write lock)."""
+    session = db.session()
+    txn = session.get_transaction()
+    cached = session.info.get("audit_head")
+    if cached is not None and cached[0] is txn:
+        return cached[1]
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
+    ).scalar_one()
+    session.info["audit_head"] = (txn, head)
+    return head
+
+
+def record(action: str, *, actor: User | None, now: dt.datetime, case=None, campaign_id: int | None = None,
+           subject: str | None = None, before: dict | None = None, after: dict | None = None) -> AuditEvent:
+    """Append one event to the chain in the current transaction."""
+    head = _head_for_this_transaction()
+    if case is not None:
+        campaign_id = case.campaign_id
+    case_id = case.id if case is not None else None
+    actor_label = actor.email if actor is not None else SYSTEM
+    actor_id = actor.id if actor is not None else None
+    before_j = _jsonable(before) if before is not None else None
+    after_j = _jsonable(after) if after is not None else None
+    seq = head.seq + 1
+    digest = event_hash(seq, now, actor_label, actor_id, action, campaign_id, case_id, subject,
+                        before_j, after_j, head.last_hash)
+    event = AuditEvent(
+        seq=seq, occurred_at=now, actor_id=actor_id, actor=actor_label, action=action,
+        campaign_id=campaign_id, case_id=case_id, subject=subject, before=before_j, after=after_j,
+        prev_hash=head.last_hash, hash=digest,
+    )
+    head.seq = seq
+    head.last_hash = digest
+    db.session.add(event)
+    return event
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.checked} events verified"
+        return f"audit chain BROKEN at event seq {self.first_bad_seq} (id {self.first_bad_id}): {self.problem}"
+
+
+_COLUMNS = (AuditEvent.id, AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor, AuditEvent.actor_id,
+            AuditEvent.action, AuditEvent.campaign_id, AuditEvent.case_id, AuditEvent.subject,
+            AuditEvent.before, AuditEvent.after, AuditEvent.prev_hash, AuditEvent.hash)
+
+
+def verify(batch: int = 20000) -> VerifyResult:
+    """Walk the whole chain in order; report the first event that does not match."""
+    expected_prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    stmt = select(*_COLUMNS).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    for row in db.session.execute(stmt):
+        (id_, seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
+         before, after, prev_hash, stored) = row
+        if seq != expected_seq:
+            problem = (f"expected seq {expected_seq}, found {seq}: "
+                       f"{'events missing (deleted)' if seq > expected_seq else 'events reordered'}")
+            return VerifyResult(False, checked, seq, id_, problem)
+        if prev_hash != expected_prev:
+            return VerifyResult(False, checked, seq, id_, "prev_hash does not match the previous event's hash")
+        digest = event_hash(seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
+                            before, after, prev_hash)
+        if digest != stored:
+            return VerifyResult(False, checked, seq, id_, "content does not match its hash (edited)")
+        expected_prev = stored
+        expected_seq += 1
+        checked += 1
+    head = db.session.get(AuditHead, 1)
+    if head is None or head.seq != checked or head.last_hash != expected_prev:
+        return VerifyResult(False, checked, checked + 1, None,
+                            "the chain head records more events than the table holds (tail deleted)")
+    return VerifyResult(True, checked)
+
+
+def as_dict(event: AuditEvent) -> dict:
+    return {
+        "seq": event.seq, "id": event.id, "occurred_at": _stamp(event.occurred_at), "actor": event.actor,
+        "action": event.action, "campaign_id": event.campaign_id, "case_id": event.case_id,
+        "subject": event.subject, "before": event.before, "after": event.after,
+        "prev_hash": event.prev_hash, "hash": event.hash,
+    }
+
+
+def events_for(*, campaign_id: int | None = None, case_id: int | None = None,
+               until: dt.datetime | None = None, batch: int = 5000) -> Iterator[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.seq)
+    if campaign_id is not None:
+        stmt = stmt.where(AuditEvent.campaign_id == campaign_id)
+    if case_id is not None:
+        stmt = stmt.where(AuditEvent.case_id == case_id)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at <= until)
+    yield from db.session.scalars(stmt.execution_options(yield_per=batch))
+
+
+@dataclass
+class ReplayedCase:
+    """A case as the log says it stood at a moment."""
+
+    stage: str | None = None
+    scores: dict[str, dict] = field(default_factory=dict)
+    evidence: dict[int, dict] = field(default_factory=dict)
+    sign_offs: dict[int, dict] = field(default_factory=dict)
+    revision_due: str | None = None
+    last_seq: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "stage": self.stage, "revision_due": self.revision_due, "events": self.events,
+            "last_seq": self.last_seq,
+            "scores": {k: self.scores[k] for k in sorted(self.scores, key=_natural)},
+            "evidence": sorted(self.evidence.values(), key=lambda e: e["id"]),
+            "sign_offs": [self.sign_offs[k] for k in sorted(self.sign_offs)],
+        }
+
+
+def _natural(code: str):
+    return [int(p) if p.isdigit() else p for p in code.split(".")]
+
+
+def replay(case_id: int, as_of: dt.datetime) -> ReplayedCase:
+    """Rebuild a case from its events up to ``as_of`` (inclusive)."""
+    state = ReplayedCase()
+    for ev in events_for(case_id=case_id, until=as_of):
+        state.events += 1
+        state.last_seq = ev.seq
+        after = ev.after or {}
+        if ev.action == "case.created":
+            state.stage = after.get("stage")
+        elif ev.action == "case.transition":
+            state.stage = after.get("stage", state.stage)
+            if "revision_due" in after:
+                state.revision_due = after["revision_due"]
+        elif ev.action == "score.changed" and ev.subject:
+            state.scores.setdefault(ev.subject, {}).update(after)
+        elif ev.action == "evidence.added":
+            state.evidence[after["id"]] = dict(after, code=ev.subject)
+        elif ev.action == "evidence.removed":
+            state.evidence.pop((ev.before or {}).get("id"), None)
+        elif ev.action.startswith("signoff."):
+            sid = after.get("sign_off_id")
+            if sid is not None:
+                entry = state.sign_offs.setdefault(sid, {"id": sid, "signatures": []})
+                if ev.action == "signoff.requested":
+                    entry.update(transition=after.get("transition"), status="pending")
+                elif ev.action == "signoff.signed":
+                    entry["signatures"].append({"by": ev.actor, "decision": after.get("decision")})
+                elif ev.action == "signoff.closed":
+                    entry["status"] = after.get("status")
+    return state

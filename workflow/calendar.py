@@ -1,0 +1,132 @@
+"""Working-day calendar of a campaign: Vietnam's official holidays plus the plan's local changes.
+
+Art. 148 of the Civil Code 2015: a period whose last day is a non-working day ends at the
+end of the next working day.
+"""
+
+from __future__ import annotations
+
+import calendar as _cal
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import holidays
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def parse_due(raw) -> dt.date:
+    """A plan's due: ``2023-11-10`` or ``2024-01`` (the last day of that month)."""
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    text = str(raw).strip()
+    m = _MONTH.match(text)
+    if m:
+        year, month = int(m.group(1)), int(m.group(2))
+        if not 1 <= month <= 12:
+            raise ValueError(f"not a month: {text!r}")
+        return dt.date(year, month, _cal.monthrange(year, month)[1])
+    if _DAY.match(text):
+        return dt.date.fromisoformat(text)
+    raise ValueError(f"not a date (YYYY-MM-DD) or month (YYYY-MM): {text!r}")
+
+
+@lru_cache(maxsize=64)
+def _national(country: str, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, years=year)
+
+
+@dataclass(frozen=True)
+class RolledDate:
+    """A computed date and the sentence that explains it."""
+
+    date: dt.date
+    explanation: str
+    explanation_vi: str
+
+
+@dataclass
+class WorkingCalendar:
+    country: str = "VN"
+    extra_holidays: frozenset[dt.date] = field(default_factory=frozenset)
+    extra_working_days: frozenset[dt.date] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_plan(cls, block: dict | None) -> WorkingCalendar:
+        block = block or {}
+        return cls(
+            country=block.get("country") or "VN",
+            extra_holidays=frozenset(parse_due(d) for d in block.get("extra_holidays") or []),
+            extra_working_days=frozenset(parse_due(d) for d in block.get("extra_working_days") or []),
+        )
+
+    def _nat(self, day: dt.date) -> holidays.HolidayBase:
+        return _national(self.country, day.year)
+
+    def holiday_name(self, day: dt.date) -> str | None:
+        if day in self.extra_holidays:
+            return "local holiday (plan)"
+        return self._nat(day).get(day)
+
+    def is_working_day(self, day: dt.date) -> bool:
+        if day in self.extra_holidays:
+            return False
+        if day in self.extra_working_days:
+            return True
+        nat = self._nat(day)
+        if day in getattr(nat, "weekend_workdays", ()):
+            return True  # make-up working Saturday
+        if day in nat:
+            return False
+        return day.weekday() not in nat.weekend
+
+    def why_not_working(self, day: dt.date) -> tuple[str, str]:
+        name = self.holiday_name(day)
+        if name:
+            return (f"a holiday ({name})", f"ngày nghỉ lễ ({name})")
+        return ("a weekend", "ngày nghỉ cuối tuần")
+
+    def roll_forward(self, day: dt.date) -> RolledDate:
+        """Art. 148: a due date on a non-working day moves to the next working day."""
+        if self.is_working_day(day):
+            return RolledDate(day, f"due {day.isoformat()}: as the plan says",
+                              f"hạn {day:%d/%m/%Y}: theo kế hoạch")
+        why_en, why_vi = self.why_not_working(day)
+        moved = self.add_working_days(day, 1)
+        return RolledDate(
+            moved,
+            f"due {moved.isoformat()}: plan says {day.isoformat()}, {why_en}; next working day "
+            "(Civil Code art. 148)",
+            f"hạn {moved:%d/%m/%Y}: kế hoạch ghi {day:%d/%m/%Y}, {why_vi}; chuyển sang ngày làm việc "
+            "tiếp theo (Điều 148 BLDS 2015)",
+        )
+
+    def add_working_days(self, day: dt.date, n: int) -> dt.date:
+        """The n-th working day after ``day`` (n > 0) or before it (n < 0); n = 0 returns ``day``."""
+        step = 1 if n > 0 else -1
+        remaining = abs(n)
+        current = day
+        while remaining:
+            current += dt.timedelta(days=step)
+            if self.is_working_day(current):
+                remaining -= 1
+        return current
+
+    def working_days_between(self, start: dt.date, end: dt.date) -> int:
+        """Working days in (start, end]; negative when end is before start."""
+        if end == start:
+            return 0
+        sign = 1 if end > start else -1
+        lo, hi = (start, end) if sign > 0 else (end, start)
+        count = 0
+        current = lo
+        while current < hi:
+            current += dt.timedelta(days=1)
+            if self.is_working_day(current):
+                count += 1
+        return sign * count

@@ -1,0 +1,61 @@
+"""Deadline rows of a case: opened when a stage is entered, completed when it is left."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from models import Campaign, Case, Deadline, db
+
+from .calendar import WorkingCalendar
+
+
+def calendar_of(campaign: Campaign) -> WorkingCalendar:
+    return WorkingCalendar.from_plan(campaign.calendar)
+
+
+def open_stage_deadline(case: Case, stage: str, cal: WorkingCalendar | None = None) -> Deadline | None:
+    """Open (or reopen) the plan's deadline for ``stage``; None when the plan sets no due for it."""
+    due = case.campaign.due_for(stage)
+    if due is None:
+        return None
+    cal = cal or calendar_of(case.campaign)
+    rolled = cal.roll_forward(due.due)
+    row = db.session.scalar(select(Deadline).where(
+        Deadline.case_id == case.id, Deadline.stage == stage, Deadline.kind == "stage", Deadline.round == 0))
+    if row is None:
+        row = Deadline(case_id=case.id, stage=stage, kind="stage", round=0, plan_due=due.due,
+                       due=rolled.date, explanation=rolled.explanation)
+        db.session.add(row)
+    else:
+        row.completed_at = None
+        row.plan_due, row.due, row.explanation = due.due, rolled.date, rolled.explanation
+    return row
+
+
+def open_revision_deadline(case: Case, due: dt.date, cal: WorkingCalendar | None = None) -> Deadline:
+    cal = cal or calendar_of(case.campaign)
+    rolled = cal.roll_forward(due)
+    last_round = db.session.scalar(select(func.max(Deadline.round)).where(
+        Deadline.case_id == case.id, Deadline.kind == "revision")) or 0
+    row = Deadline(case_id=case.id, stage="self_assessment", kind="revision", round=last_round + 1,
+                   plan_due=due, due=rolled.date, explanation=rolled.explanation)
+    db.session.add(row)
+    return row
+
+
+def complete_open(case: Case, stage: str, now: dt.datetime) -> None:
+    for row in db.session.scalars(select(Deadline).where(
+            Deadline.case_id == case.id, Deadline.stage == stage, Deadline.completed_at.is_(None))):
+        row.completed_at = now
+
+
+def current_deadline(case: Case) -> Deadline | None:
+    """The open deadline that binds the case now (a revision deadline wins over the stage's)."""
+    rows = db.session.scalars(select(Deadline).where(
+        Deadline.case_id == case.id, Deadline.stage == case.stage, Deadline.completed_at.is_(None))
+    ).all()
+    if not rows:
+        return None
+    return max(rows, key=lambda r: (r.kind == "revision", r.round))

@@ -1,0 +1,84 @@
+"""Domain events: frozen, past-tense records published by operations.
+
+Each published event is written to ``domain_events`` in the same transaction (the outbox)
+and handed to the in-transaction handlers registered below (they may only write rows;
+I/O such as e-mail leaves after commit, from the delivery job).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from models import DomainEvent, db
+
+from .audit import _jsonable
+
+
+@dataclass(frozen=True)
+class Event:
+    case_id: int | None
+    occurred_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class StageChanged(Event):
+    transition: str
+    source: str
+    dest: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class ReturnedForRevision(Event):
+    reason: str
+    revision_due: dt.date
+
+
+@dataclass(frozen=True)
+class SignOffRequested(Event):
+    sign_off_id: int
+    transition: str
+
+
+@dataclass(frozen=True)
+class SignOffClosed(Event):
+    sign_off_id: int
+    transition: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ScoreChanged(Event):
+    code: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvidenceChanged(Event):
+    code: str
+    added: bool
+
+
+Handler = Callable[[Event], None]
+
+# event class -> handlers, filled by ``subscribe`` (notifications registers in init_app)
+HANDLERS: dict[type[Event], list[Handler]] = {}
+
+
+def subscribe(event_type: type[Event], handler: Handler) -> None:
+    handlers = HANDLERS.setdefault(event_type, [])
+    if handler not in handlers:
+        handlers.append(handler)
+
+
+def publish(event: Event) -> None:
+    """Write the event to the outbox table and run its in-transaction handlers."""
+    payload = {f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)
+               if f.name not in ("case_id", "occurred_at")}
+    db.session.add(DomainEvent(name=type(event).__name__, case_id=event.case_id, payload=payload,
+                               occurred_at=event.occurred_at))
+    for handler in HANDLERS.get(type(event), ()):
+        handler(event)
