@@ -6,7 +6,19 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from . import audit_cmd, campaign_cmd, cases_cmd, criteria_cmd, demo_cmd, scores_cmd, signoff_cmd
+    from . import (
+        audit_cmd,
+        campaign_cmd,
+        cases_cmd,
+        criteria_cmd,
+        deadlines_cmd,
+        demo_cmd,
+        outbox_cmd,
+        scheduler_cmd,
+        scores_cmd,
+        signoff_cmd,
+    )
 
-    for module in (audit_cmd, campaign_cmd, cases_cmd, criteria_cmd, demo_cmd, scores_cmd, signoff_cmd):
+    for module in (audit_cmd, campaign_cmd, cases_cmd, criteria_cmd, deadlines_cmd, demo_cmd, outbox_cmd,
+                   scheduler_cmd, scores_cmd, signoff_cmd):
         app.cli.add_command(module.group)

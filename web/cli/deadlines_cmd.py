@@ -1,0 +1,5 @@
+"""`flask deadlines` commands."""
+
+import click
+
+group = click.Group("deadlines", help="deadlines commands")

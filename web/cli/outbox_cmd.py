@@ -1,0 +1,5 @@
+"""`flask outbox` commands."""
+
+import click
+
+group = click.Group("outbox", help="outbox commands")

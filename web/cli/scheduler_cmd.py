@@ -1,0 +1,5 @@
+"""`flask scheduler` commands."""
+
+import click
+
+group = click.Group("scheduler", help="scheduler commands")
