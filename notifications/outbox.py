@@ -1,0 +1,58 @@
+"""The outbox: e-mails are decided and rendered inside the deciding transaction, sent after commit.
+
+``enqueue`` is what the reminder sweep calls; the unique ``key`` makes a second enqueue of the
+same message (a re-run sweep, a second scheduler process) a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from models import Deadline, OutboxMessage, User, db
+
+from .render import KINDS, Rendered, locale_of, render_case_message
+
+
+def _insert_ignoring_duplicates(values: dict) -> bool:
+    """INSERT ... ON CONFLICT (key) DO NOTHING in the caller's transaction; True if a row was added."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    else:  # pragma: no cover - only the two supported databases
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    result = db.session.execute(stmt)
+    return result.rowcount == 1
+
+
+def insert_rendered(*, key: str, kind: str, rendered: Rendered, recipient: User, scheduled_for: dt.datetime,
+                    now: dt.datetime, case_id: int | None = None, deadline_id: int | None = None,
+                    stage: str | None = None, level: int = 0) -> bool:
+    """Queue an already rendered message unless ``key`` is taken; True if new."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    return _insert_ignoring_duplicates({
+        "key": key, "kind": kind, "case_id": case_id, "deadline_id": deadline_id, "stage": stage,
+        "level": level, "recipient_user_id": recipient.id, "recipient": recipient.email,
+        "locale": locale_of(recipient.locale), "subject": rendered.subject, "body_text": rendered.text,
+        "body_html": rendered.html, "ics": rendered.ics, "status": "queued", "attempts": 0,
+        "scheduled_for": scheduled_for, "next_attempt_at": scheduled_for, "created_at": now,
+    })
+
+
+def enqueue(*, key: str, kind: str, case, deadline: Deadline | None, level: int, recipient: User,
+            scheduled_for: dt.datetime, now: dt.datetime, facts: dict) -> bool:
+    """Render the message in the recipient's locale and queue it unless ``key`` exists; True if new."""
+    rendered = render_case_message(
+        kind=kind, locale=recipient.locale, level=level, facts=facts,
+        base_url=current_app.config.get("PUBLIC_BASE_URL", ""), recipient_name=recipient.name,
+        deadline_id=deadline.id if deadline is not None else None, now=now)
+    return insert_rendered(
+        key=key, kind=kind, rendered=rendered, recipient=recipient, scheduled_for=scheduled_for, now=now,
+        case_id=case.id if case is not None else facts.get("case_id"),
+        deadline_id=deadline.id if deadline is not None else None,
+        stage=facts.get("stage") or (deadline.stage if deadline is not None else None), level=level)

@@ -1,0 +1,173 @@
+"""Render e-mails from Jinja templates (vi and en) with a standalone Environment.
+
+No Flask request or app context is needed: the scheduler process renders too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from states import STAGE_TITLES_VI, Stage
+
+from . import ics
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LOCALES = ("vi", "en")
+KINDS = ("reminder", "overdue", "escalation", "digest", "notice")
+
+STAGE_TITLES_EN = {
+    Stage.planning: "Planning",
+    Stage.self_assessment: "Self-assessment and scoring",
+    Stage.appraisal: "Appraisal",
+    Stage.survey: "Sociological survey",
+    Stage.council_meeting: "Evaluation council meeting",
+    Stage.publication: "Approval and publication",
+}
+
+# Blocker reasons (workflow.guards) -> the sentence a commune officer understands.
+MISSING_PHRASES = {
+    "evidence required": {"vi": "tiêu chí thành phần chưa có tài liệu kiểm chứng",
+                          "en": "sub-criteria have no evidence"},
+    "no score": {"vi": "tiêu chí thành phần chưa được chấm điểm", "en": "sub-criteria have no score"},
+    "not appraised": {"vi": "tiêu chí thành phần chưa được thẩm định", "en": "sub-criteria are not appraised"},
+    "no survey points": {"vi": "tiêu chí thành phần chưa có điểm điều tra xã hội học",
+                         "en": "sub-criteria have no survey points"},
+}
+OTHER_PHRASE = {"vi": "mục khác cần hoàn thiện", "en": "other items to complete"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    ics: str | None = None
+
+
+def locale_of(value: str | None) -> str:
+    """The user's locale if we have templates for it; Vietnamese otherwise."""
+    value = (value or "vi").lower()[:2]
+    return value if value in LOCALES else "vi"
+
+
+def ddmmyyyy(value) -> str:
+    """Vietnamese date order: 10/11/2023."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    return value.strftime("%d/%m/%Y")
+
+
+def stage_title(stage: str | None, locale: str) -> str:
+    if not stage:
+        return ""
+    try:
+        key = Stage(stage)
+    except ValueError:
+        return stage
+    return (STAGE_TITLES_VI if locale == "vi" else STAGE_TITLES_EN)[key]
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """One Environment per process; HTML templates are autoescaped, text templates are not."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["ddmmyyyy"] = ddmmyyyy
+    return env
+
+
+def summarise_missing(missing: list[str], locale: str) -> list[tuple[int, str]]:
+    """``["1.1.1: evidence required", ...]`` -> ``[(14, "tiêu chí thành phần chưa có ...")]``."""
+    counts: Counter[str] = Counter()
+    for entry in missing:
+        reason = entry.split(":", 1)[1].strip() if ":" in entry else entry.strip()
+        counts[reason if reason in MISSING_PHRASES else ""] += 1
+    out = [(n, MISSING_PHRASES[r][locale]) for r, n in counts.items() if r]
+    if counts.get(""):
+        out.append((counts[""], OTHER_PHRASE[locale]))
+    return out
+
+
+def case_url(base_url: str, case_id: int | None) -> str | None:
+    if case_id is None:
+        return None
+    return f"{base_url.rstrip('/')}/cases/{case_id}"
+
+
+def _one_line(value: str) -> str:
+    # a subject is one header line: newlines in a commune name must not inject headers
+    return " ".join(value.split())
+
+
+def render_case_message(*, kind: str, locale: str, level: int, facts: dict, base_url: str,
+                        recipient_name: str, deadline_id: int | None, now: dt.datetime) -> Rendered:
+    """Subject, text, HTML and the deadline's .ics for a reminder, overdue notice or escalation."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    locale = locale_of(locale)
+    env = environment()
+    due = facts.get("due")
+    if isinstance(due, str):
+        due = dt.date.fromisoformat(due)
+    url = case_url(base_url, facts.get("case_id"))
+    missing = list(facts.get("missing") or [])
+    context = {
+        "kind": kind,
+        "level": level,
+        "recipient_name": recipient_name,
+        "commune_name": facts.get("commune_name") or "",
+        "campaign_key": facts.get("campaign_key") or "",
+        "stage": facts.get("stage"),
+        "stage_title": stage_title(facts.get("stage"), locale),
+        "due": due,
+        "plan_due": facts.get("plan_due"),
+        "explanation": facts.get("explanation") or "",
+        "working_days_left": facts.get("working_days_left"),
+        "days_late": facts.get("days_late"),
+        "missing_summary": summarise_missing(missing, locale),
+        "missing": missing,
+        "case_url": url,
+    }
+    subject = _one_line(env.get_template(f"{locale}/case_subject.txt").render(context))
+    text = env.get_template(f"{locale}/case.txt").render(context)
+    html = env.get_template(f"{locale}/case.html").render(context)
+    attachment = None
+    if due is not None:
+        summary = (f"Hạn {context['stage_title']} — {context['commune_name']}" if locale == "vi"
+                   else f"Due: {context['stage_title']} — {context['commune_name']}")
+        event = ics.DeadlineEvent(
+            uid=ics.deadline_uid(deadline_id, facts.get("case_id"), facts.get("stage")),
+            due=due, summary=summary, description="\n".join(x for x in (context["explanation"], url) if x),
+            url=url)
+        attachment = ics.calendar([event], now=now)
+    return Rendered(subject=subject, text=text, html=html, ics=attachment)
+
+
+def render_digest(*, locale: str, recipient_name: str, day: dt.date, overdue: list[dict], due_soon: list[dict],
+                  base_url: str, feed_url: str | None = None) -> Rendered:
+    """The secretariat's daily digest: overdue and due-soon cases (dicts with the case facts)."""
+    locale = locale_of(locale)
+    env = environment()
+    for row in (*overdue, *due_soon):
+        row.setdefault("case_url", case_url(base_url, row.get("case_id")))
+        row.setdefault("stage_title", stage_title(row.get("stage"), locale))
+    context = {"recipient_name": recipient_name, "day": day, "overdue": overdue, "due_soon": due_soon,
+               "feed_url": feed_url}
+    subject = _one_line(env.get_template(f"{locale}/digest_subject.txt").render(context))
+    text = env.get_template(f"{locale}/digest.txt").render(context)
+    html = env.get_template(f"{locale}/digest.html").render(context)
+    return Rendered(subject=subject, text=text, html=html)
