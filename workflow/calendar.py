@@ -30,15 +30,24 @@ def parse_due(raw) -> dt.date:
         year, month = int(m.group(1)), int(m.group(2))
         if not 1 <= month <= 12:
             raise ValueError(f"not a month: {text!r}")
-        return dt.date(year, month, _cal.monthrange(year, month)[1])
+        return month_due(year, month)
     if _DAY.match(text):
         return dt.date.fromisoformat(text)
     raise ValueError(f"not a date (YYYY-MM-DD) or month (YYYY-MM): {text!r}")
 
 
-@lru_cache(maxsize=64)
-def _national(country: str, year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays(country, years=year)
+@lru_cache(maxsize=128)
+def _national(country: str, year: int, language: str | None = None) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, years=year, language=language)
+
+
+# The holidays package's language codes for our two locales.
+_LANGUAGES = {"en": "en_US", "vi": "vi"}
+
+
+def month_due(year: int, month: int) -> dt.date:
+    """A month-level due ("trong tháng 01/2024"): the last day of that month."""
+    return dt.date(year, month, _cal.monthrange(year, month)[1])
 
 
 @dataclass(frozen=True)
@@ -68,10 +77,11 @@ class WorkingCalendar:
     def _nat(self, day: dt.date) -> holidays.HolidayBase:
         return _national(self.country, day.year)
 
-    def holiday_name(self, day: dt.date) -> str | None:
+    def holiday_name(self, day: dt.date, locale: str = "en") -> str | None:
+        """The holiday's name in ``locale`` (en or vi); None on a day that is no holiday."""
         if day in self.extra_holidays:
-            return "local holiday (plan)"
-        return self._nat(day).get(day)
+            return "ngày nghỉ địa phương (theo kế hoạch)" if locale == "vi" else "local holiday (plan)"
+        return _national(self.country, day.year, _LANGUAGES.get(locale, "en_US")).get(day)
 
     def is_working_day(self, day: dt.date) -> bool:
         if day in self.extra_holidays:
@@ -86,9 +96,10 @@ class WorkingCalendar:
         return day.weekday() not in nat.weekend
 
     def why_not_working(self, day: dt.date) -> tuple[str, str]:
-        name = self.holiday_name(day)
-        if name:
-            return (f"a holiday ({name})", f"ngày nghỉ lễ ({name})")
+        """Why ``day`` is off, in English and in Vietnamese."""
+        name_en, name_vi = self.holiday_name(day, "en"), self.holiday_name(day, "vi")
+        if name_en:
+            return (f"a holiday ({name_en})", f"ngày nghỉ lễ ({name_vi or name_en})")
         return ("a weekend", "ngày nghỉ cuối tuần")
 
     def roll_forward(self, day: dt.date) -> RolledDate:
@@ -116,6 +127,14 @@ class WorkingCalendar:
             if self.is_working_day(current):
                 remaining -= 1
         return current
+
+    def working_days_before(self, day: dt.date, n: int) -> dt.date:
+        """"N working days before ``day``": the n-th working day counted back from it (0 = ``day``)."""
+        return self.add_working_days(day, -n)
+
+    def working_days_after(self, day: dt.date, n: int) -> dt.date:
+        """"N working days after ``day``": the n-th working day counted on from it (0 = ``day``)."""
+        return self.add_working_days(day, n)
 
     def working_days_between(self, start: dt.date, end: dt.date) -> int:
         """Working days in (start, end]; negative when end is before start."""
