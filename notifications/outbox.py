@@ -25,8 +25,8 @@ def _insert_ignoring_duplicates(values: dict) -> bool:
         stmt = sqlite.insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    result = db.session.execute(stmt)
-    return result.rowcount == 1
+    # RETURNING, not rowcount: psycopg reports -1 for an ORM-enabled INSERT
+    return db.session.execute(stmt.returning(OutboxMessage.id)).scalar() is not None
 
 
 def insert_rendered(*, key: str, kind: str, rendered: Rendered, recipient: User, scheduled_for: dt.datetime,

@@ -6,7 +6,6 @@ No Flask request or app context is needed: the scheduler process renders too.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -90,15 +89,19 @@ def environment() -> Environment:
     return env
 
 
-def summarise_missing(missing: list[str], locale: str) -> list[tuple[int, str]]:
-    """``["1.1.1: evidence required", ...]`` -> ``[(14, "tiêu chí thành phần chưa có ...")]``."""
-    counts: Counter[str] = Counter()
+def summarise_missing(missing: list[str], locale: str) -> list[tuple[int, str, list[str]]]:
+    """``["1.1.1: evidence required", ...]`` -> ``[(14, "tiêu chí thành phần chưa có ...", ["1.1.1", ...])]``."""
+    groups: dict[str, list[str]] = {}
     for entry in missing:
-        reason = entry.split(":", 1)[1].strip() if ":" in entry else entry.strip()
-        counts[reason if reason in MISSING_PHRASES else ""] += 1
-    out = [(n, MISSING_PHRASES[r][locale]) for r, n in counts.items() if r]
-    if counts.get(""):
-        out.append((counts[""], OTHER_PHRASE[locale]))
+        code, _, reason = entry.partition(":")
+        reason = reason.strip()
+        if reason in MISSING_PHRASES:
+            groups.setdefault(reason, []).append(code.strip())
+        else:  # an unexpected reason is shown as written
+            groups.setdefault("", []).append(entry.strip())
+    out = [(len(codes), MISSING_PHRASES[r][locale], codes) for r, codes in groups.items() if r]
+    if "" in groups:
+        out.append((len(groups[""]), OTHER_PHRASE[locale], groups[""]))
     return out
 
 

@@ -23,11 +23,18 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
 
     init_db(app)
 
+    import notifications
+
+    notifications.init_app(app)
+
     from .cli import register_cli
 
     register_cli(app)
 
+    from . import auth, i18n
     from .pages import bp as pages_bp
 
+    i18n.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(pages_bp)
     return app

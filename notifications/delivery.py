@@ -1,0 +1,231 @@
+"""Delivery: claim queued e-mails, send them over one SMTP session, record the outcome.
+
+Three short steps so that no transaction is open while we talk to the SMTP server:
+
+1. claim (one transaction, committed before sending): due rows get ``attempts + 1`` and
+   ``next_attempt_at = now + lease``, so no other process picks them up while we hold them.
+   PostgreSQL selects them with ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers anyway.
+   If this process dies mid-batch, its rows become due again when the lease runs out.
+2. send, outside any transaction, over one connection (``mail.connect()``).
+3. record (a new transaction): sent rows get ``sent_at`` and the SMTP answer plus an audit
+   event ``notification.sent``, the proof that the commune was warned; failures back off
+   exponentially and become ``failed`` (audit ``notification.failed``) after the last attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import smtplib
+import socket
+from dataclasses import dataclass, field
+
+from flask import current_app
+from flask_mail import Attachment, Message
+from sqlalchemy import select, update
+
+from models import Case, OutboxMessage, db
+from workflow import audit
+
+from . import mail
+
+MAX_ATTEMPTS = 6          # 1 try + 5 retries after 1, 2, 4, 8, 16 minutes
+BACKOFF_BASE = dt.timedelta(minutes=1)
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff(attempts: int, base: dt.timedelta = BACKOFF_BASE) -> dt.timedelta:
+    """Wait after the ``attempts``-th failed try: 1, 2, 4, 8, 16 ... minutes."""
+    return base * (2 ** max(attempts - 1, 0))
+
+
+@dataclass
+class Outcome:
+    id: int
+    ok: bool
+    detail: str        # the SMTP answer, or the error
+    permanent: bool = False
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    owner: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (f"{self.claimed} claimed, {self.sent} sent, {self.retrying} to retry, "
+                f"{self.failed} failed for good")
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """What sending needs, copied out of the session so step 2 touches no ORM state."""
+
+    id: int
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    ics: str | None
+    key: str
+
+
+def _lease(batch: int) -> dt.timedelta:
+    # long enough for a whole batch of timeouts, so a slow but live sender keeps its claim
+    timeout = float(current_app.config.get("MAIL_TIMEOUT", 10))
+    return max(dt.timedelta(minutes=10), dt.timedelta(seconds=2 * batch * timeout))
+
+
+def claim(*, now: dt.datetime, batch: int) -> list[_Claimed]:
+    """Step 1: take up to ``batch`` due messages for this process and commit the claim."""
+    due = (OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
+    lease_until = now + _lease(batch)
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        ids = db.session.scalars(
+            select(OutboxMessage.id).where(*due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(batch).with_for_update(skip_locked=True)).all()
+        pick = OutboxMessage.id.in_(ids) if ids else None
+    else:
+        pick = OutboxMessage.id.in_(
+            select(OutboxMessage.id).where(*due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(batch).scalar_subquery())
+    claimed_ids: list[int] = []
+    if pick is not None:
+        # the WHERE repeats "due", so a row another process claimed meanwhile is not taken twice
+        claimed_ids = list(db.session.scalars(
+            update(OutboxMessage).where(pick, *due)
+            .values(attempts=OutboxMessage.attempts + 1, next_attempt_at=lease_until)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)))
+    rows = []
+    if claimed_ids:
+        rows = db.session.execute(
+            select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.subject, OutboxMessage.body_text,
+                   OutboxMessage.body_html, OutboxMessage.ics, OutboxMessage.key)
+            .where(OutboxMessage.id.in_(claimed_ids)).order_by(OutboxMessage.id)).all()
+    db.session.commit()
+    return [_Claimed(*row) for row in rows]
+
+
+def _message(item: _Claimed) -> Message:
+    attachments = []
+    if item.ics:
+        attachments.append(Attachment(
+            filename="han-chot.ics", content_type="text/calendar; charset=utf-8; method=PUBLISH",
+            data=item.ics.encode("utf-8"), disposition="attachment"))
+    return Message(subject=item.subject, recipients=[item.recipient], body=item.body_text,
+                   html=item.body_html, attachments=attachments,
+                   extra_headers={"X-CCHC-Outbox-Key": item.key[:200]})
+
+
+def _is_permanent(exc: Exception) -> bool:
+    # 5xx answers (unknown mailbox, refused recipient) will not get better by retrying
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        msg = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        return f"{exc.smtp_code} {msg}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{rcpt}: {code} {msg.decode('utf-8', 'replace') if isinstance(msg, bytes) else msg}"
+                         for rcpt, (code, msg) in exc.recipients.items())
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def send(items: list[_Claimed]) -> list[Outcome]:
+    """Step 2: send over one SMTP session; reconnect once if the server drops us mid-batch."""
+    outcomes: list[Outcome] = []
+    pending = list(items)
+    reconnects = 1
+    while pending:
+        try:
+            connection = mail.connect()
+            connection.__enter__()
+        except (smtplib.SMTPException, OSError) as exc:
+            outcomes.extend(Outcome(i.id, False, f"connect: {_describe(exc)}", _is_permanent(exc))
+                            for i in pending)
+            return outcomes
+        try:
+            while pending:
+                item = pending[0]
+                try:
+                    answer = connection.send(_message(item))
+                except smtplib.SMTPResponseException as exc:
+                    outcomes.append(Outcome(item.id, False, _describe(exc), _is_permanent(exc)))
+                    if exc.smtp_code == 421:
+                        pending.pop(0)
+                        # 421: the server closes the session; the rest wait for the next run
+                        outcomes.extend(Outcome(i.id, False, _describe(exc)) for i in pending)
+                        return outcomes
+                except smtplib.SMTPRecipientsRefused as exc:
+                    outcomes.append(Outcome(item.id, False, _describe(exc), _is_permanent(exc)))
+                except OSError as exc:  # the session broke (SMTPServerDisconnected, socket errors)
+                    if reconnects > 0:
+                        reconnects -= 1
+                        break  # open a new session and try this message again
+                    outcomes.append(Outcome(item.id, False, _describe(exc)))
+                except Exception as exc:  # noqa: BLE001 - a message we cannot compose will not improve
+                    outcomes.append(Outcome(item.id, False, _describe(exc), permanent=True))
+                else:
+                    outcomes.append(Outcome(item.id, True, answer))
+                pending.pop(0)
+        finally:
+            connection.close()
+    return outcomes
+
+
+def record(outcomes: list[Outcome], *, now: dt.datetime, owner: str, report: DeliveryReport,
+           max_attempts: int = MAX_ATTEMPTS) -> None:
+    """Step 3: write each outcome and its audit event, in one new transaction."""
+    for outcome in outcomes:
+        row = db.session.get(OutboxMessage, outcome.id)
+        if row is None or row.status != "queued":
+            continue
+        case = db.session.get(Case, row.case_id) if row.case_id is not None else None
+        facts = {"key": row.key, "recipients": [row.recipient], "kind": row.kind, "level": row.level,
+                 "stage": row.stage, "deadline_id": row.deadline_id, "attempt": row.attempts, "by": owner}
+        if outcome.ok:
+            row.status, row.sent_at, row.smtp_response, row.last_error = "sent", now, outcome.detail, None
+            audit.record("notification.sent", actor=None, now=now, case=case, subject=row.kind,
+                         after={**facts, "smtp": outcome.detail})
+            report.sent += 1
+        elif outcome.permanent or row.attempts >= max_attempts:
+            row.status, row.last_error = "failed", outcome.detail
+            audit.record("notification.failed", actor=None, now=now, case=case, subject=row.kind,
+                         after={**facts, "error": outcome.detail})
+            report.failed += 1
+            report.errors.append(f"{row.recipient}: {outcome.detail}")
+        else:
+            row.last_error = outcome.detail
+            row.next_attempt_at = now + backoff(row.attempts)
+            report.retrying += 1
+    db.session.commit()
+
+
+def deliver(*, now: dt.datetime, batch: int = 200, owner: str | None = None,
+            max_attempts: int | None = None) -> DeliveryReport:
+    """Send what is due at ``now`` (at most ``batch`` messages); commits its own transactions."""
+    owner = owner or default_owner()
+    max_attempts = max_attempts or int(current_app.config.get("OUTBOX_MAX_ATTEMPTS", MAX_ATTEMPTS))
+    report = DeliveryReport(owner=owner)
+    db.session.commit()  # start from a clean transaction: the claim must commit on its own
+    items = claim(now=now, batch=batch)
+    report.claimed = len(items)
+    if not items:
+        return report
+    outcomes = send(items)
+    record(outcomes, now=now, owner=owner, report=report, max_attempts=max_attempts)
+    return report
