@@ -111,22 +111,24 @@ def verify(batch: int = 20000) -> VerifyResult:
     expected_seq = 1
     checked = 0
     stmt = select(*_COLUMNS).order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    for row in db.session.execute(stmt):
-        (id_, seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
-         before, after, prev_hash, stored) = row
-        if seq != expected_seq:
-            problem = (f"expected seq {expected_seq}, found {seq}: "
-                       f"{'events missing (deleted)' if seq > expected_seq else 'events reordered'}")
-            return VerifyResult(False, checked, seq, id_, problem)
-        if prev_hash != expected_prev:
-            return VerifyResult(False, checked, seq, id_, "prev_hash does not match the previous event's hash")
-        digest = event_hash(seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
-                            before, after, prev_hash)
-        if digest != stored:
-            return VerifyResult(False, checked, seq, id_, "content does not match its hash (edited)")
-        expected_prev = stored
-        expected_seq += 1
-        checked += 1
+    # close the (server-side, on PostgreSQL) cursor even when returning at the first bad event
+    with db.session.execute(stmt) as rows:
+        for row in rows:
+            (id_, seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
+             before, after, prev_hash, stored) = row
+            if seq != expected_seq:
+                problem = (f"expected seq {expected_seq}, found {seq}: "
+                           f"{'events missing (deleted)' if seq > expected_seq else 'events reordered'}")
+                return VerifyResult(False, checked, seq, id_, problem)
+            if prev_hash != expected_prev:
+                return VerifyResult(False, checked, seq, id_, "prev_hash does not match the previous event's hash")
+            digest = event_hash(seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
+                                before, after, prev_hash)
+            if digest != stored:
+                return VerifyResult(False, checked, seq, id_, "content does not match its hash (edited)")
+            expected_prev = stored
+            expected_seq += 1
+            checked += 1
     head = db.session.get(AuditHead, 1)
     if head is None or head.seq != checked or head.last_hash != expected_prev:
         return VerifyResult(False, checked, checked + 1, None,
