@@ -22,6 +22,9 @@ class Deadline(db.Model):
         UniqueConstraint("case_id", "stage", "kind", "round"),
         Index("ix_deadlines_open_due", "due", postgresql_where=text("completed_at IS NULL"),
               sqlite_where=text("completed_at IS NULL")),
+        # the sweep's only query when nothing is due: open rows whose next notice has come
+        Index("ix_deadlines_next_notice_at", "next_notice_at", postgresql_where=text("completed_at IS NULL"),
+              sqlite_where=text("completed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,5 +37,7 @@ class Deadline(db.Model):
     explanation: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # moment of the next reminder/overdue/escalation not yet handled; null = nothing more to send
+    next_notice_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     case = relationship("Case")

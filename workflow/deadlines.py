@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from models import Campaign, Case, Deadline, db
 
 from .calendar import WorkingCalendar
+from .reminders import first_notice_at
 
 
 def calendar_of(campaign: Campaign) -> WorkingCalendar:
@@ -31,6 +32,8 @@ def open_stage_deadline(case: Case, stage: str, cal: WorkingCalendar | None = No
     else:
         row.completed_at = None
         row.plan_due, row.due, row.explanation = due.due, rolled.date, rolled.explanation
+    # the sweep walks the notices from the first one; those already queued are recognised by key
+    row.next_notice_at = first_notice_at(case.campaign, row.due)
     return row
 
 
@@ -40,7 +43,8 @@ def open_revision_deadline(case: Case, due: dt.date, cal: WorkingCalendar | None
     last_round = db.session.scalar(select(func.max(Deadline.round)).where(
         Deadline.case_id == case.id, Deadline.kind == "revision")) or 0
     row = Deadline(case_id=case.id, stage="self_assessment", kind="revision", round=last_round + 1,
-                   plan_due=due, due=rolled.date, explanation=rolled.explanation)
+                   plan_due=due, due=rolled.date, explanation=rolled.explanation,
+                   next_notice_at=first_notice_at(case.campaign, rolled.date))
     db.session.add(row)
     return row
 
@@ -49,6 +53,7 @@ def complete_open(case: Case, stage: str, now: dt.datetime) -> None:
     for row in db.session.scalars(select(Deadline).where(
             Deadline.case_id == case.id, Deadline.stage == stage, Deadline.completed_at.is_(None))):
         row.completed_at = now
+        row.next_notice_at = None  # a completed stage sends nothing more
 
 
 def current_deadline(case: Case) -> Deadline | None:

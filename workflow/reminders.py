@@ -1,0 +1,276 @@
+"""Reminder policy and schedule: which notices a deadline sends, when, and to whom.
+
+A plan's ``reminders`` block says how many working days before the due day to remind, whether to
+send an overdue notice (first working day after the due day) and which escalation levels follow
+(counted in working days after the due day). Every notice goes out at 08:00 local time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from models import Campaign, CampaignStaff, Case, Commune, Deadline, Signature, SignOff, User, UserRole, db
+from states import Role, Stage
+
+from .calendar import WorkingCalendar
+
+SEND_HOUR = dt.time(8, 0)
+DEFAULT_BEFORE = (5, 2, 0)
+DEFAULT_CATCH_UP_HOURS = 24
+KIND_ORDER = {"reminder": 0, "overdue": 1, "escalation": 2}
+
+# Stages that carry a plan deadline, in the order a case meets them.
+DEADLINE_STAGES: tuple[str, ...] = (Stage.self_assessment, Stage.appraisal, Stage.survey,
+                                    Stage.council_meeting, Stage.publication)
+
+# The transition that completes each stage: its readiness lists what is still missing.
+COMPLETING_TRANSITION = {
+    Stage.self_assessment: "submit",
+    Stage.appraisal: "complete_appraisal",
+    Stage.survey: "record_survey",
+    Stage.council_meeting: "approve",
+}
+
+ESCALATION_ROLES = ("commune_chair", "secretariat_head", "authority_leader")
+
+
+@dataclass(frozen=True)
+class Escalation:
+    level: int  # 1 for the first escalation in the plan
+    after_working_days: int
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A campaign's ``reminders`` block with the plan-format defaults filled in."""
+
+    before_working_days: tuple[int, ...] = DEFAULT_BEFORE
+    overdue_notice: bool = True
+    escalations: tuple[Escalation, ...] = ()
+    catch_up_hours: float = DEFAULT_CATCH_UP_HOURS
+
+    @classmethod
+    def from_block(cls, block: dict | None) -> Policy:
+        """Read a plan's ``reminders`` block; missing keys take the defaults."""
+        block = block or {}
+        before = block.get("before_working_days")
+        escalations = tuple(
+            Escalation(i, int(e["after_working_days"]), tuple(e.get("to") or ()))
+            for i, e in enumerate(block.get("escalations") or [], start=1)
+        )
+        return cls(
+            before_working_days=tuple(sorted({int(n) for n in before}, reverse=True))
+            if before is not None else DEFAULT_BEFORE,
+            overdue_notice=bool(block.get("overdue_notice", True)),
+            escalations=escalations,
+            catch_up_hours=float(block.get("catch_up_hours", DEFAULT_CATCH_UP_HOURS)),
+        )
+
+    @property
+    def catch_up(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.catch_up_hours)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One planned notice of a due day, before recipients are known."""
+
+    kind: str  # reminder | overdue | escalation
+    level: int  # reminder: working days before the due day; overdue: 0; escalation: 1, 2, ...
+    day: dt.date  # local day it goes out
+    at: dt.datetime  # UTC moment (08:00 local on ``day``)
+    escalation: Escalation | None = None
+
+    @property
+    def sort_key(self):
+        return (self.at, KIND_ORDER[self.kind], self.level)
+
+
+def policy_of(campaign: Campaign) -> Policy:
+    return Policy.from_block(campaign.reminders)
+
+
+def calendar_of(campaign: Campaign) -> WorkingCalendar:
+    return WorkingCalendar.from_plan(campaign.calendar)
+
+
+def zone_of(campaign: Campaign) -> ZoneInfo:
+    return ZoneInfo(campaign.timezone or "Asia/Ho_Chi_Minh")
+
+
+def send_moment(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """08:00 local time on ``day``, as UTC."""
+    return dt.datetime.combine(day, SEND_HOUR, tzinfo=tz).astimezone(dt.UTC)
+
+
+def moments(policy: Policy, cal: WorkingCalendar, due: dt.date, tz: ZoneInfo) -> list[Moment]:
+    """Every notice a due day sends under ``policy``, earliest first."""
+    out = [Moment("reminder", n, d, send_moment(d, tz))
+           for n in policy.before_working_days for d in [cal.working_days_before(due, n)]]
+    if policy.overdue_notice:
+        day = cal.working_days_after(due, 1)
+        out.append(Moment("overdue", 0, day, send_moment(day, tz)))
+    for esc in policy.escalations:
+        day = cal.working_days_after(due, esc.after_working_days)
+        out.append(Moment("escalation", esc.level, day, send_moment(day, tz), esc))
+    return sorted(out, key=lambda m: m.sort_key)
+
+
+def moments_for_campaign(campaign: Campaign, due: dt.date) -> list[Moment]:
+    return moments(policy_of(campaign), calendar_of(campaign), due, zone_of(campaign))
+
+
+def first_notice_at(campaign: Campaign, due: dt.date) -> dt.datetime | None:
+    """When the sweep must first look at a deadline due on ``due`` (None: the plan sends nothing)."""
+    found = moments_for_campaign(campaign, due)
+    return found[0].at if found else None
+
+
+# --- recipients ---------------------------------------------------------------------------------
+
+def _unique(users) -> tuple[User, ...]:
+    seen: dict[int, User] = {}
+    for user in users:
+        if user is not None and user.is_active and user.id not in seen:
+            seen[user.id] = user
+    return tuple(sorted(seen.values(), key=lambda u: u.email))
+
+
+def staff(campaign: Campaign, *parts: str) -> tuple[User, ...]:
+    """Users playing one of ``parts`` (secretariat_head | secretariat | authority_leader) in the campaign."""
+    return _unique(s.user for s in db.session.scalars(select(CampaignStaff).where(
+        CampaignStaff.campaign_id == campaign.id, CampaignStaff.part.in_(parts))))
+
+
+def commune_users(case: Case, role: Role) -> tuple[User, ...]:
+    """Users of the case's commune holding ``role`` (its officers or its chair)."""
+    return _unique(db.session.scalars(
+        select(User).join(UserRole, UserRole.user_id == User.id)
+        .where(User.commune_id == case.commune_id, UserRole.role == role.value)))
+
+
+def council_not_signed(case: Case | None, campaign: Campaign) -> tuple[User, ...]:
+    """Council members who have not signed the pending sign-off; the chair when none is pending."""
+    pending = None
+    if case is not None:
+        pending = db.session.scalar(select(SignOff).where(SignOff.case_id == case.id,
+                                                          SignOff.status == "pending"))
+    if pending is None:
+        return _unique(seat.user for seat in campaign.council if seat.is_chair)
+    signed = set(db.session.scalars(select(Signature.user_id).where(Signature.sign_off_id == pending.id)))
+    return _unique(seat.user for seat in campaign.council if seat.user_id not in signed)
+
+
+def stage_actors(case: Case, stage: str) -> tuple[User, ...]:
+    """Who a stage's deadline binds (plan-format "Meaning"): they get reminders and overdue notices."""
+    campaign = case.campaign
+    if stage == Stage.self_assessment:
+        return commune_users(case, Role.commune_officer)
+    if stage == Stage.appraisal:
+        return staff(campaign, "secretariat", "secretariat_head")
+    if stage == Stage.survey:
+        # survey data is entered by the secretariat's members; the head only if there are none
+        return staff(campaign, "secretariat") or staff(campaign, "secretariat_head")
+    if stage == Stage.council_meeting:
+        return council_not_signed(case, campaign)
+    if stage == Stage.publication:
+        return staff(campaign, "authority_leader")
+    return ()
+
+
+def escalation_recipients(case: Case, roles: tuple[str, ...]) -> tuple[User, ...]:
+    """The users an escalation level names: commune_chair, secretariat_head, authority_leader."""
+    users: list[User] = []
+    for role in roles:
+        if role == "commune_chair":
+            users.extend(commune_users(case, Role.commune_chair))
+        elif role in ("secretariat_head", "authority_leader", "secretariat"):
+            users.extend(staff(case.campaign, role))
+    return _unique(users)
+
+
+def recipients(case: Case, stage: str, moment: Moment) -> tuple[User, ...]:
+    if moment.kind == "escalation":
+        return escalation_recipients(case, moment.escalation.to)
+    return stage_actors(case, stage)
+
+
+# --- the schedule -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice of one deadline: when it goes out, what it is and to whom."""
+
+    case_id: int
+    commune_code: str
+    commune_name: str
+    stage: str
+    deadline_id: int | None  # None for a later stage's deadline that is not open yet
+    deadline_kind: str  # stage | revision
+    round: int
+    plan_due: dt.date
+    due: dt.date
+    explanation: str
+    kind: str
+    level: int
+    day: dt.date
+    at: dt.datetime
+    recipients: tuple[User, ...]
+
+    def as_json(self) -> dict:
+        return {"date": self.day.isoformat(), "due": self.due.isoformat(), "commune_code": self.commune_code,
+                "stage": self.stage, "kind": self.kind, "level": self.level,
+                "recipients": [u.email for u in self.recipients]}
+
+
+def notices_for(case: Case, *, stage: str, deadline: Deadline | None, plan_due: dt.date,
+                policy: Policy, cal: WorkingCalendar, tz: ZoneInfo) -> list[Notice]:
+    """Every notice of one deadline (an open row, or a later stage's plan due when ``deadline`` is None)."""
+    if deadline is not None:
+        due, explanation = deadline.due, deadline.explanation
+        deadline_kind, round_ = deadline.kind, deadline.round
+    else:
+        rolled = cal.roll_forward(plan_due)
+        due, explanation, deadline_kind, round_ = rolled.date, rolled.explanation, "stage", 0
+    commune: Commune = case.commune
+    return [
+        Notice(case.id, commune.code, commune.name, stage, deadline.id if deadline else None, deadline_kind,
+               round_, plan_due, due, explanation, m.kind, m.level, m.day, m.at, recipients(case, stage, m))
+        for m in moments(policy, cal, due, tz)
+    ]
+
+
+def schedule(campaign: Campaign, *, now: dt.datetime) -> list[Notice]:
+    """Every notice the campaign will send after ``now`` if nothing is completed early.
+
+    Open deadlines count as they are; stages a case has not reached yet are planned from the
+    campaign's stage dues; completed stages send nothing.
+    """
+    policy, cal, tz = policy_of(campaign), calendar_of(campaign), zone_of(campaign)
+    cases = db.session.scalars(select(Case).join(Commune).where(Case.campaign_id == campaign.id)
+                               .order_by(Commune.code)).all()
+    open_rows: dict[int, list[Deadline]] = {}
+    for row in db.session.scalars(select(Deadline).join(Case).where(
+            Case.campaign_id == campaign.id, Deadline.completed_at.is_(None))):
+        open_rows.setdefault(row.case_id, []).append(row)
+    out: list[Notice] = []
+    for case in cases:
+        for row in open_rows.get(case.id, []):
+            out.extend(notices_for(case, stage=row.stage, deadline=row, plan_due=row.plan_due,
+                                   policy=policy, cal=cal, tz=tz))
+        current = case.stage
+        later = (DEADLINE_STAGES if current == Stage.planning
+                 else DEADLINE_STAGES[DEADLINE_STAGES.index(current) + 1:] if current in DEADLINE_STAGES else ())
+        for stage in later:
+            due = campaign.due_for(stage)
+            if due is not None:
+                out.extend(notices_for(case, stage=stage, deadline=None, plan_due=due.due,
+                                       policy=policy, cal=cal, tz=tz))
+    future = [n for n in out if n.at > now]
+    return sorted(future, key=lambda n: (n.at, n.commune_code, DEADLINE_STAGES.index(n.stage),
+                                         KIND_ORDER[n.kind], n.level))
