@@ -1,0 +1,149 @@
+"""The reminder sweep: put every notice that has come due into the outbox, once.
+
+It reads only open deadlines whose ``next_notice_at`` has passed (a partial index), so a sweep with
+nothing due is one indexed query. Messages are enqueued in the caller's transaction and leave after
+commit, from the delivery job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from models import AuditEvent, Campaign, Case, Deadline, OutboxMessage, SchedulerState, db
+
+from . import audit, cases, reminders
+from .reminders import COMPLETING_TRANSITION, Moment
+
+SWEEP_JOB = "sweep"
+
+
+@dataclass
+class SweepReport:
+    as_of: dt.datetime
+    deadlines: int = 0  # open deadlines that had something due
+    enqueued: int = 0  # new outbox messages
+    already_queued: int = 0  # messages whose key was already in the outbox
+    skipped: int = 0  # notices recorded as skipped (too late, superseded, nobody to send to)
+    keys: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"sweep as of {self.as_of.isoformat()}: {self.deadlines} deadline(s) due, "
+                f"{self.enqueued} message(s) queued, {self.already_queued} already queued, "
+                f"{self.skipped} notice(s) skipped")
+
+
+def message_key(kind: str, case_id: int, deadline_id: int, level: int, email: str) -> str:
+    """The outbox key that makes one notice to one person impossible to queue twice."""
+    return f"{kind}:case={case_id}:deadline={deadline_id}:level={level}:to={email}"
+
+
+def notice_subject(kind: str, case_id: int, deadline_id: int, level: int) -> str:
+    return f"{kind}:case={case_id}:deadline={deadline_id}:level={level}"
+
+
+def _default_enqueue():
+    # the outbox belongs to notifications/; imported at call time so workflow stays importable alone
+    from notifications.outbox import enqueue
+
+    return enqueue
+
+
+def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.datetime | None = None,
+          enqueue: Callable[..., bool] | None = None) -> SweepReport:
+    """Queue every notice due by ``now`` (skipping stale ones) and move each deadline to its next notice.
+
+    ``ran_at`` is the wall-clock moment recorded as the last completed sweep (``now`` when not given).
+    The caller commits.
+    """
+    enqueue = enqueue or _default_enqueue()
+    report = SweepReport(as_of=now)
+    stmt = select(Deadline).where(Deadline.completed_at.is_(None), Deadline.next_notice_at <= now)
+    if campaign is not None:
+        stmt = stmt.join(Case, Case.id == Deadline.case_id).where(Case.campaign_id == campaign.id)
+    rows = db.session.scalars(stmt.order_by(Deadline.next_notice_at, Deadline.id)).all()
+    for row in rows:
+        report.deadlines += 1
+        _sweep_deadline(row, now, enqueue, report)
+    state = db.session.get(SchedulerState, SWEEP_JOB)
+    if state is None:
+        state = SchedulerState(name=SWEEP_JOB)
+        db.session.add(state)
+    state.last_completed_at, state.last_as_of = ran_at or now, now
+    db.session.flush()
+    return report
+
+
+def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepReport) -> None:
+    case: Case = db.session.get(Case, row.case_id)
+    campaign = case.campaign
+    policy, cal = reminders.policy_of(campaign), reminders.calendar_of(campaign)
+    planned = reminders.moments(policy, cal, row.due, reminders.zone_of(campaign))
+    start = row.next_notice_at
+    due_now = [m for m in planned if start <= m.at <= now]
+    # after downtime only the latest notice of each kind goes out; the earlier ones are superseded
+    latest: dict[str, Moment] = {}
+    for m in due_now:
+        if m.kind not in latest or m.sort_key > latest[m.kind].sort_key:
+            latest[m.kind] = m
+    facts = None
+    for m in due_now:
+        if m is not latest[m.kind]:
+            _skip(case, row, m, now, f"superseded by the later {m.kind} notice of level "
+                                     f"{latest[m.kind].level}", report)
+            continue
+        late = now - m.at
+        if late > policy.catch_up:
+            hours = late.total_seconds() / 3600
+            _skip(case, row, m, now, f"its moment passed {hours:.1f} hours ago, more than the "
+                                     f"{policy.catch_up_hours:g} hours a notice may still be sent", report)
+            continue
+        people = reminders.recipients(case, row.stage, m)
+        if not people:
+            _skip(case, row, m, now, "nobody to send it to", report)
+            continue
+        if facts is None:
+            facts = _facts(case, row, cal, now, campaign)
+        for user in people:
+            key = message_key(m.kind, case.id, row.id, m.level, user.email)
+            if enqueue(key=key, kind=m.kind, case=case, deadline=row, level=m.level, recipient=user,
+                       scheduled_for=m.at, now=now, facts=dict(facts)):
+                report.enqueued += 1
+                report.keys.append(key)
+            else:
+                report.already_queued += 1
+    upcoming = [m.at for m in planned if m.at > now]
+    row.next_notice_at = min(upcoming) if upcoming else None
+
+
+def _skip(case: Case, row: Deadline, m: Moment, now: dt.datetime, reason: str, report: SweepReport) -> None:
+    """Record (once) that a notice was not sent and why."""
+    subject = notice_subject(m.kind, case.id, row.id, m.level)
+    # a reopened deadline walks its notices again: what was queued or skipped before stays as it was
+    queued = db.session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.key.startswith(subject + ":to=", autoescape=True)).limit(1))
+    recorded = db.session.scalar(select(AuditEvent.id).where(
+        AuditEvent.case_id == case.id, AuditEvent.action == "reminder.skipped",
+        AuditEvent.subject == subject).limit(1))
+    if queued is not None or recorded is not None:
+        return
+    audit.record("reminder.skipped", actor=None, now=now, case=case, subject=subject,
+                 after={"deadline_id": row.id, "stage": row.stage, "kind": m.kind, "level": m.level,
+                        "scheduled_for": m.at, "reason": reason})
+    report.skipped += 1
+
+
+def _facts(case: Case, row: Deadline, cal, now: dt.datetime, campaign: Campaign) -> dict:
+    """What the message says, as of the sweep's moment."""
+    today = now.astimezone(reminders.zone_of(campaign)).date()
+    transition = COMPLETING_TRANSITION.get(row.stage)
+    missing = [str(b) for b in cases.readiness(case, transition)] if transition else []
+    return {
+        "due": row.due, "plan_due": row.plan_due, "explanation": row.explanation,
+        "working_days_left": cal.working_days_between(today, row.due),
+        "days_late": max(0, (today - row.due).days), "missing": missing, "stage": row.stage,
+        "commune_name": case.commune.name, "campaign_key": campaign.key, "case_id": case.id,
+    }
