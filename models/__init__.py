@@ -8,6 +8,7 @@ from .commune import Authority, Commune, CommunePredecessor
 from .criteria import CriteriaItem, CriteriaSet
 from .deadline import Deadline
 from .evidence import Evidence
+from .feed_token import CalendarFeedToken
 from .outbox import OutboxMessage, SchedulerState
 from .signoff import Signature, SignOff
 from .user import User, UserRole
@@ -16,5 +17,5 @@ __all__ = [
     "AuditEvent", "AuditHead", "DomainEvent", "Points", "db", "to_points", "utcnow",
     "Campaign", "CampaignStaff", "CampaignStageDue", "CouncilSeat", "Case", "Score",
     "Authority", "Commune", "CommunePredecessor", "CriteriaItem", "CriteriaSet", "Deadline",
-    "Evidence", "OutboxMessage", "SchedulerState", "Signature", "SignOff", "User", "UserRole",
+    "Evidence", "CalendarFeedToken", "OutboxMessage", "SchedulerState", "Signature", "SignOff", "User", "UserRole",
 ]

@@ -11,5 +11,9 @@ mail = TimedMail()
 
 
 def init_app(app: Flask) -> None:
-    """Bind Flask-Mail to the app."""
+    """Bind Flask-Mail, and arrange for the in-web scheduler when SCHEDULER_IN_WEB is set."""
     mail.init_app(app)
+
+    from . import scheduler
+
+    scheduler.init_app(app)

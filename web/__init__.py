@@ -37,4 +37,10 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
     i18n.init_app(app)
     auth.init_app(app)
     app.register_blueprint(pages_bp)
+
+    from .feeds import bp as feeds_bp
+    from .health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(feeds_bp)
     return app
