@@ -8,6 +8,7 @@ send an overdue notice (first working day after the due day) and which escalatio
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -245,11 +246,11 @@ def notices_for(case: Case, *, stage: str, deadline: Deadline | None, plan_due: 
     ]
 
 
-def schedule(campaign: Campaign, *, now: dt.datetime) -> list[Notice]:
+def schedule(campaign: Campaign, *, now: dt.datetime, progress=None) -> list[Notice]:
     """Every notice the campaign will send after ``now`` if nothing is completed early.
 
     Open deadlines count as they are; stages a case has not reached yet are planned from the
-    campaign's stage dues; completed stages send nothing.
+    campaign's stage dues; completed stages send nothing. ``progress`` wraps the cases for display.
     """
     policy, cal, tz = policy_of(campaign), calendar_of(campaign), zone_of(campaign)
     cases = db.session.scalars(select(Case).join(Commune).where(Case.campaign_id == campaign.id)
@@ -259,18 +260,31 @@ def schedule(campaign: Campaign, *, now: dt.datetime) -> list[Notice]:
             Case.campaign_id == campaign.id, Deadline.completed_at.is_(None))):
         open_rows.setdefault(row.case_id, []).append(row)
     out: list[Notice] = []
-    for case in cases:
-        for row in open_rows.get(case.id, []):
-            out.extend(notices_for(case, stage=row.stage, deadline=row, plan_due=row.plan_due,
-                                   policy=policy, cal=cal, tz=tz))
-        current = case.stage
-        later = (DEADLINE_STAGES if current == Stage.planning
-                 else DEADLINE_STAGES[DEADLINE_STAGES.index(current) + 1:] if current in DEADLINE_STAGES else ())
-        for stage in later:
-            due = campaign.due_for(stage)
-            if due is not None:
-                out.extend(notices_for(case, stage=stage, deadline=None, plan_due=due.due,
-                                       policy=policy, cal=cal, tz=tz))
+    with (progress(cases) if progress and cases else nullcontext(cases)) as items:
+        for case in items:
+            out.extend(_case_notices(case, open_rows.get(case.id, []), campaign, policy, cal, tz))
     future = [n for n in out if n.at > now]
     return sorted(future, key=lambda n: (n.at, n.commune_code, DEADLINE_STAGES.index(n.stage),
                                          KIND_ORDER[n.kind], n.level))
+
+
+def _case_notices(case: Case, rows: list[Deadline], campaign: Campaign, policy: Policy, cal: WorkingCalendar,
+                  tz: ZoneInfo) -> list[Notice]:
+    """A case's notices: its open deadlines, then the stages it has not reached yet (planned)."""
+    out: list[Notice] = []
+    for row in rows:
+        out.extend(notices_for(case, stage=row.stage, deadline=row, plan_due=row.plan_due,
+                               policy=policy, cal=cal, tz=tz))
+    current = case.stage
+    if current == Stage.planning:
+        later = DEADLINE_STAGES
+    elif current in DEADLINE_STAGES:
+        later = DEADLINE_STAGES[DEADLINE_STAGES.index(current) + 1:]
+    else:
+        later = ()
+    for stage in later:
+        due = campaign.due_for(stage)
+        if due is not None:
+            out.extend(notices_for(case, stage=stage, deadline=None, plan_due=due.due,
+                                   policy=policy, cal=cal, tz=tz))
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -53,11 +54,11 @@ def _default_enqueue():
 
 
 def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.datetime | None = None,
-          enqueue: Callable[..., bool] | None = None) -> SweepReport:
+          enqueue: Callable[..., bool] | None = None, progress=None) -> SweepReport:
     """Queue every notice due by ``now`` (skipping stale ones) and move each deadline to its next notice.
 
-    ``ran_at`` is the wall-clock moment recorded as the last completed sweep (``now`` when not given).
-    The caller commits.
+    ``ran_at`` is the wall-clock moment recorded as the last completed sweep (``now`` when not given);
+    ``progress`` wraps the due deadlines for display (e.g. ``click.progressbar``). The caller commits.
     """
     enqueue = enqueue or _default_enqueue()
     report = SweepReport(as_of=now)
@@ -65,9 +66,10 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     if campaign is not None:
         stmt = stmt.join(Case, Case.id == Deadline.case_id).where(Case.campaign_id == campaign.id)
     rows = db.session.scalars(stmt.order_by(Deadline.next_notice_at, Deadline.id)).all()
-    for row in rows:
-        report.deadlines += 1
-        _sweep_deadline(row, now, enqueue, report)
+    with (progress(rows) if progress and rows else nullcontext(rows)) as items:
+        for row in items:
+            report.deadlines += 1
+            _sweep_deadline(row, now, enqueue, report)
     state = db.session.get(SchedulerState, SWEEP_JOB)
     if state is None:
         state = SchedulerState(name=SWEEP_JOB)
