@@ -31,7 +31,7 @@ from models import (
 )
 from states import TRANSITIONS, Role, Stage
 
-from . import audit, cases, deadlines
+from . import access, audit, cases, deadlines
 from .calendar import WorkingCalendar
 from .criteria_sets import latest
 from .errors import PlanInvalid
@@ -631,11 +631,20 @@ def cases_in_planning(campaign: Campaign) -> list[Case]:
         .order_by(Commune.code)))
 
 
+def check_can_start(campaign: Campaign, actor: User | None, waiting: list[Case] | None = None) -> None:
+    """NotPermitted unless ``actor`` may open the campaign's cases (checked before any is opened)."""
+    waiting = cases_in_planning(campaign) if waiting is None else waiting
+    if waiting:
+        access.require_fire(actor, waiting[0], TRANSITIONS["open"])
+
+
 def start_campaign(campaign: Campaign, actor: User, *, now: dt.datetime,
                    progress: Callable[[int], object] | None = None) -> int:
     """Fire ``open`` on every case still in planning (each with its audit event); the count opened."""
+    waiting = cases_in_planning(campaign)
+    check_can_start(campaign, actor, waiting)
     opened = 0
-    for case in cases_in_planning(campaign):
+    for case in waiting:
         cases.fire(case, "open", actor, now=now)
         opened += 1
         if progress is not None:

@@ -1,5 +1,73 @@
-"""`flask campaign` commands."""
+"""`flask campaign` commands: load a plan file, start a campaign, list campaigns."""
+
+from __future__ import annotations
+
+import sys
 
 import click
+from sqlalchemy import func, select
 
-group = click.Group("campaign", help="campaign commands")
+from models import Campaign, Case, db
+from workflow import plans, txn
+from workflow.clock import parse_moment, utcnow
+
+from .common import actor_by_email, campaign_by_key, domain_errors, fail
+
+group = click.Group("campaign", help="Campaigns: load a plan file, start, list.")
+
+
+def _now(text: str | None):
+    if text is None:
+        return utcnow()
+    try:
+        return parse_moment(text)
+    except ValueError:
+        fail(f"--now {text!r} is not an ISO date or date-time (e.g. 2023-11-01T09:00)")
+
+
+@group.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--actor", "actor_email", help="Who loads the plan (default: system).")
+@click.option("--now", "now_text", help="Moment of the load, ISO, local time (default: now).")
+@domain_errors
+def load(path: str, actor_email: str | None, now_text: str | None) -> None:
+    """Create or update a campaign from a plan file (YAML or JSON); refuses a bad file as a whole."""
+    actor = actor_by_email(actor_email) if actor_email else None
+    report = plans.load_plan_file(path, actor=actor, now=_now(now_text))
+    txn.commit()
+    click.echo(report.summary())
+
+
+@group.command("start")
+@click.option("--campaign", "campaign_key", required=True)
+@click.option("--actor", "actor_email", required=True, help="A secretariat user.")
+@click.option("--now", "now_text", help="Moment of the start, ISO, local time (default: now).")
+@domain_errors
+def start(campaign_key: str, actor_email: str, now_text: str | None) -> None:
+    """Open every case still in planning (self-assessment begins)."""
+    campaign = campaign_by_key(campaign_key)
+    actor = actor_by_email(actor_email)
+    now = _now(now_text)
+    plans.check_can_start(campaign, actor)  # a refusal is one line, not a half-drawn progress bar
+    waiting = len(plans.cases_in_planning(campaign))
+    with click.progressbar(length=waiting, label="opening cases", file=sys.stderr) as bar:
+        opened = plans.start_campaign(campaign, actor, now=now, progress=bar.update)
+    txn.commit()
+    total = db.session.scalar(select(func.count(Case.id)).where(Case.campaign_id == campaign.id))
+    click.echo(f"campaign {campaign.key}: opened {opened} case(s); {total - opened} of {total} "
+               "were already open")
+
+
+@group.command("list")
+@domain_errors
+def list_campaigns() -> None:
+    """Every campaign with its year, criteria set and number of cases per stage."""
+    campaigns = db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.key)).all()
+    for campaign in campaigns:
+        stages = db.session.execute(
+            select(Case.stage, func.count(Case.id)).where(Case.campaign_id == campaign.id)
+            .group_by(Case.stage).order_by(Case.stage)).all()
+        counts = ", ".join(f"{stage} {n}" for stage, n in stages) or "no cases"
+        click.echo(f"{campaign.key}\t{campaign.year}\t{campaign.authority.name}\t"
+                   f"{campaign.criteria_set.label}\t{counts}")
+    click.echo(f"{len(campaigns)} campaign(s)")
