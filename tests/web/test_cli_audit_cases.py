@@ -161,6 +161,19 @@ def test_replay_prints_scores_with_a_decimal_comma_and_as_json(cli, world):
     assert "did not exist yet" in early.stdout
 
 
+def test_replay_lists_evidence_as_it_stood(cli, world, make, db):
+    from workflow import evidence
+
+    case = cases.get_case(world.key, "10001")
+    evidence.add_evidence(case, "2.1.1", make.officers["10001"], now=NOW + 5 * 24 * H, file_name="niem-yet.pdf",
+                          data=b"%PDF-1.7 list", media_type="application/pdf", locator="trang 1")
+    db.session.commit()
+    before = cli("audit", "replay", "--campaign", world.key, "--commune", "10001", "--as-of", "2023-11-06")
+    assert "evidence: none" in before.stdout
+    after = cli("audit", "replay", "--campaign", world.key, "--commune", "10001", "--as-of", "2023-11-06T09:00")
+    assert "    2.1.1: niem-yet.pdf (trang 1), sha256 " in after.stdout
+
+
 @pytest.mark.parametrize("args, fragment", [
     (("--campaign", "nope", "--commune", "10001", "--as-of", "2023-11-06"), "no campaign"),
     (("--campaign", "tiny-2023", "--commune", "99999", "--as-of", "2023-11-06"), "99999"),

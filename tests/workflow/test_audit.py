@@ -298,3 +298,25 @@ def test_concurrent_appends_keep_one_unbroken_chain(app, make, db):
         AuditEvent.action == "score.changed", AuditEvent.subject == "1.1.2")).all()
     assert sorted(edits) == sorted([make.case_of(campaign, "10001").id] * rounds
                                    + [make.case_of(campaign, "10002").id] * rounds)
+
+
+def test_replay_follows_evidence_added_then_removed(make, db):
+    from workflow import evidence
+
+    campaign = make.campaign()
+    case = make.case_of(campaign, "10001")
+    make.advance(case, Stage.self_assessment, now=NOW)
+    officer = make.officers["10001"]
+    t_add, t_remove = NOW + 24 * H, NOW + 48 * H
+    row = evidence.add_evidence(case, "1.1.1", officer, now=t_add, file_name="ke-hoach-cchc.pdf",
+                                data=b"%PDF-1.4 plan", media_type="application/pdf", locator="trang 2")
+    evidence_id = row.id
+    db.session.commit()
+    evidence.remove_evidence(case, evidence_id, officer, now=t_remove)
+    db.session.commit()
+
+    assert audit_export.replay_case(case, t_add - H)["evidence"] == []
+    (seen,) = audit_export.replay_case(case, t_add)["evidence"]
+    assert (seen["id"], seen["code"], seen["file_name"], seen["locator"]) == (
+        evidence_id, "1.1.1", "ke-hoach-cchc.pdf", "trang 2")
+    assert audit_export.replay_case(case, t_remove)["evidence"] == []

@@ -106,7 +106,8 @@ def replay_cmd(campaign_key, commune_code, as_of, as_json):
         click.echo(f"    {code}: {', '.join(parts) or '-'}")
     click.echo("  evidence:" if data["evidence"] else "  evidence: none")
     for ev in data["evidence"]:
-        click.echo(f"    {ev.get('code')}: {ev.get('file_name', ev['id'])}")
+        where = f" ({ev['locator']})" if ev.get("locator") else ""
+        click.echo(f"    {ev.get('code')}: {ev.get('file_name', ev['id'])}{where}, sha256 {ev.get('sha256', '?')[:12]}")
     click.echo("  sign-offs:" if data["sign_offs"] else "  sign-offs: none")
     for so in data["sign_offs"]:
         signed = ", ".join(f"{s['by']} {s['decision']}" for s in so["signatures"]) or "no signatures"
