@@ -7,6 +7,8 @@ The factory's plan: self_assessment 10/11/2023 (Fri), survey 05/12 (Tue), counci
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from states import Stage
 from workflow import cases, reminders, signoff
 from workflow.calendar import WorkingCalendar
@@ -179,3 +181,16 @@ def test_deadline_rows_know_their_first_notice(make, db):
     make.advance(case, Stage.appraisal)
     db.session.refresh(row)
     assert row.completed_at is not None and row.next_notice_at is None
+
+
+def test_the_plan_file_accepts_catch_up_hours():
+    from marshmallow import ValidationError
+
+    from workflow.schemas.plan import RemindersSchema
+
+    assert RemindersSchema().load({})["catch_up_hours"] == 24
+    block = RemindersSchema().load({**POLICY, "catch_up_hours": 6})
+    assert Policy.from_block(block).catch_up == dt.timedelta(hours=6)
+    with pytest.raises(ValidationError) as exc:
+        RemindersSchema().load({"catch_up_hours": -1})
+    assert exc.value.messages == {"catch_up_hours": ["must be between 0 and 720 hours"]}

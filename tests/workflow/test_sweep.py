@@ -8,7 +8,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from models import AuditEvent, Deadline, OutboxMessage, SchedulerState
 from states import Stage
@@ -203,3 +203,28 @@ def test_nothing_due_is_one_indexed_query(db, campaign, dialect):
             "EXPLAIN QUERY PLAN " + finder, (local(11, 4).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),)
         ).all()
         assert "ix_deadlines_next_notice_at" in " ".join(str(r) for r in plan)
+
+
+def test_delivered_mail_is_exactly_what_the_sweeps_queued(app, make, db, campaign):
+    from notifications import delivery
+    from tests.notifications.conftest import SMTPServer
+
+    server = SMTPServer()
+    server.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_SUPPRESS_SEND=False,
+                      MAIL_TIMEOUT=5, PUBLIC_BASE_URL="https://cchc.example.vn")
+    try:
+        at = local(11, 1, 12)
+        while at <= local(11, 20):
+            _run(db, at)
+            delivery.deliver(now=at.astimezone(dt.UTC))
+            at += dt.timedelta(hours=12)
+        received = sorted(m["To"] for m in server.messages)
+        subjects = [m["Subject"] for m in server.messages]
+    finally:
+        server.stop()
+    # 3 reminders and the overdue notice to the officer, escalation 1 to chair and head, 2 to the leader
+    assert received == sorted([f"officer10001@{K}"] * 4 + [f"chair10001@{K}", f"head@{K}", f"leader@{K}"])
+    assert all("10/11/2023" in s for s in subjects)
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.status != "sent")) == 0

@@ -190,6 +190,9 @@ class RemindersSchema(Schema):
         min=0, error="must be 0 or more (0 = the due day)")), load_default=lambda: [5, 2, 0])
     overdue_notice = fields.Boolean(load_default=True)
     escalations = fields.List(fields.Nested(EscalationSchema), load_default=list)
+    # how late a notice may still be sent after downtime (the sweep records older ones as skipped)
+    catch_up_hours = StrictInteger(load_default=24, validate=validate.Range(
+        min=0, max=24 * 30, error="must be between 0 and 720 hours"))
 
     @validates_schema
     def _distinct(self, data, **kwargs):
