@@ -243,6 +243,10 @@ def _duplicate_code(plan):
     plan["communes"][3]["code"] = plan["communes"][1]["code"]
 
 
+def _drop_chair(plan):
+    del plan["communes"][5]["chair"]
+
+
 def _unknown_commune_in_quota(plan):
     plan["survey"]["groups"][1]["per_commune"] = {c["code"]: 15 for c in plan["communes"]} | {"20999": 3}
 
@@ -280,6 +284,17 @@ BAD_PLANS = [
     ("commune code as a bare number", _set("communes[0].code", 20341), "communes[0].code: write the code as quoted"),
     ("holiday also a working day", _set("calendar.extra_working_days", ["2023-12-29"]),
      "calendar.extra_working_days[0]: 2023-12-29 is also listed in extra_holidays"),
+    ("escalation to chairs a commune lacks", _drop_chair,
+     "reminders.escalations[0].to: commune_chair, but these communes name no chair: 20356"),
+    ("escalation to a missing leader", _drop("authority_leader"),
+     "reminders.escalations[1].to: authority_leader needs an authority_leader block"),
+    ("sign-off without a council", _drop("council"), "sign_off: council sign-off needs a council block"),
+    ("per_commune mapping missing communes", _set("survey.groups[0].per_commune", {"20341": 11}),
+     "survey.groups[0].per_commune: no number for communes 20344, 20347"),
+    ("due far from the campaign year", _set("stages.appraisal", {"due": "2032-12-15"}),
+     "stages.appraisal.due: 2032-12-15 is far from the campaign year 2023"),
+    ("same name, two spellings", _set("council.members[0].name", "Lê Văn Hung"),
+     "council.members[0].name: 'Lê Văn Hung' differs from 'Lê Văn Hùng'"),
     ("same person, two communes", _set("communes[2].chair.email", "chutich.tamxuan1@example.vn"),
      "communes[2].chair.email: chutich.tamxuan1@example.vn already acts for commune 20344"),
 ]
