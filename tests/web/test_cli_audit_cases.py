@@ -127,6 +127,7 @@ def test_export_csv_neutralises_formulas(cli, world, db):
     (("--campaign", "tiny-2023", "--commune", "99999", "--format", "json"), "99999"),
     (("--commune", "10001", "--format", "json"), "--commune needs --campaign"),
     (("--format", "xlsx"), "unknown format"),
+    (("--format", "csv", "--output", "/nonexistent-dir/audit.csv"), "cannot write /nonexistent-dir/audit.csv"),
 ])
 def test_export_refuses_bad_arguments_in_one_line(cli, world, args, fragment):
     one_line_error(cli("audit", "export", *args), fragment)

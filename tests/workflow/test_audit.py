@@ -320,3 +320,18 @@ def test_replay_follows_evidence_added_then_removed(make, db):
     assert (seen["id"], seen["code"], seen["file_name"], seen["locator"]) == (
         evidence_id, "1.1.1", "ke-hoach-cchc.pdf", "trang 2")
     assert audit_export.replay_case(case, t_remove)["evidence"] == []
+
+
+def test_replay_to_the_end_agrees_with_the_live_case(make, db):
+    from models import CriteriaItem, Score
+
+    _, case = busy_case(make, db)
+    replayed = audit_export.replay_case(case, NOW + 1000 * H)
+    assert replayed["stage"] == case.stage == "publication"
+    live = {code: {name: f"{getattr(s, name):.2f}" for name in ("self_score", "appraised_score", "survey_score")
+                   if getattr(s, name) is not None}
+            for code, s in db.session.execute(select(CriteriaItem.code, Score).join(Score.item)
+                                              .where(Score.case_id == case.id))}
+    from_log = {code: {k: v for k, v in fields.items() if k.endswith("_score") and v is not None}
+                for code, fields in replayed["scores"].items()}
+    assert from_log == live and len(live) == 4

@@ -71,7 +71,8 @@ def _vn(value) -> str:
 @click.option("--campaign", "campaign_key", required=True)
 @click.option("--commune", "commune_code", required=True)
 @click.option("--as-of", "as_of", required=True,
-              help="ISO date-time, e.g. 2023-11-15T00:00 (local time of the campaign when naive).")
+              help="ISO date-time, e.g. 2023-11-15T00:00 (the campaign's local time when naive; "
+                   "a date alone means 00:00 that day).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @domain_errors
 def replay_cmd(campaign_key, commune_code, as_of, as_json):
