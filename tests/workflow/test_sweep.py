@@ -228,3 +228,50 @@ def test_delivered_mail_is_exactly_what_the_sweeps_queued(app, make, db, campaig
     assert all("10/11/2023" in s for s in subjects)
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
                              .where(OutboxMessage.status != "sent")) == 0
+
+
+def test_each_message_carries_the_facts_as_of_the_sweep(make, db, campaign):
+    seen = []
+
+    def record(**kw):  # an outbox stand-in passed in explicitly, to read what the sweep hands over
+        seen.append(kw)
+        return True
+
+    case = make.case_of(campaign, "10001")
+    sweep(now=local(11, 3).astimezone(dt.UTC), enqueue=record)
+    sweep(now=local(11, 13).astimezone(dt.UTC), enqueue=record)
+    db.session.commit()
+    first, overdue = seen[0], seen[-1]
+    assert (first["kind"], first["level"], first["recipient"].email) == ("reminder", 5, f"officer10001@{K}")
+    assert first["scheduled_for"] == local(11, 3).astimezone(dt.UTC)
+    assert first["facts"]["working_days_left"] == 5 and first["facts"]["days_late"] == 0
+    assert first["facts"]["due"] == dt.date(2023, 11, 10) and first["facts"]["stage"] == "self_assessment"
+    assert first["facts"]["case_id"] == case.id and first["facts"]["campaign_key"] == "tiny-2023"
+    assert first["facts"]["commune_name"] == "Xã 10001"
+    # nothing scored yet: readiness of 'submit' lists every self-assessed sub-criterion
+    assert {m.split(":")[0] for m in first["facts"]["missing"]} >= {"1.1.1", "1.1.2", "2.1.1"}
+    assert (overdue["kind"], overdue["level"]) == ("overdue", 0)
+    assert overdue["facts"]["working_days_left"] == -1 and overdue["facts"]["days_late"] == 3
+    assert overdue["deadline"].stage == "self_assessment" and overdue["case"].id == case.id
+
+
+def test_a_reopened_deadline_does_not_repeat_what_was_sent_or_recorded(make, db, campaign):
+    case = make.case_of(campaign, "10001")
+    make.advance(case, Stage.council_meeting)
+    for day in (4, 7, 11):  # council due Sun 10/12 -> Mon 11/12: reminders 4/12, 7/12, 11/12
+        _run(db, dt.datetime(2023, 12, day, 8, tzinfo=HN))
+    council = [m for m in _messages(db) if m[3] >= "2023-12-04"]
+    assert council == [("reminder", 5, f"council0@{K}", "2023-12-04"), ("reminder", 2, f"council0@{K}", "2023-12-07"),
+                       ("reminder", 0, f"council0@{K}", "2023-12-11")]
+    make.advance(case, Stage.publication, now=dt.datetime(2023, 12, 11, 10, tzinfo=HN).astimezone(dt.UTC))
+    cases.fire(case, "reopen", make.admin, now=dt.datetime(2023, 12, 20, 8, 30, tzinfo=HN).astimezone(dt.UTC),
+               reason="Sai sót khi tổng hợp điểm")
+    db.session.commit()
+    assert _deadline(db, make, campaign, "council_meeting").next_notice_at == dt.datetime(
+        2023, 12, 4, 1, tzinfo=dt.UTC)
+    report = _run(db, dt.datetime(2023, 12, 20, 9, tzinfo=HN))
+    assert report.enqueued == 0  # the reminders went out before the reopening
+    assert report.skipped == 3  # overdue 12/12 and escalation 2 of 18/12 too old; escalation 1 superseded
+    assert len(_messages(db)) == 3  # nothing new
+    again = _run(db, dt.datetime(2023, 12, 20, 9, tzinfo=HN))
+    assert again.deadlines == 0
