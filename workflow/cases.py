@@ -11,10 +11,11 @@ from models import Campaign, Case, Commune, SignOff, User, db
 from states import TRANSITIONS, IllegalTransition, Stage, next_stage
 
 from . import access, audit, signoff
+from .clock import local_date
 from .errors import Blocker, InvalidInput, NotFound, TransitionRefused
 from .guards import GUARDS
 from .stage_change import apply_transition
-from .txn import check_version, flush
+from .txn import check_version, flush, guarded
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ def get_case(campaign_key: str, commune_code: str) -> Case:
 
 
 def readiness(case: Case, transition: str, actor: User | None = None, *, reason: str | None = None,
-              revision_due: dt.date | None = None, check_reason: bool = False) -> list[Blocker]:
+              revision_due: dt.date | None = None, check_reason: bool = False,
+              now: dt.datetime | None = None) -> list[Blocker]:
     """Everything that blocks ``transition`` now, without firing it."""
     spec = TRANSITIONS.get(transition)
     if spec is None:
@@ -58,13 +60,16 @@ def readiness(case: Case, transition: str, actor: User | None = None, *, reason:
         blockers.append(Blocker("", "a reason is required"))
     if check_reason and spec.sets_revision_deadline and revision_due is None:
         blockers.append(Blocker("", "a revision deadline is required"))
-    if case.campaign.needs_sign_off(transition):
-        pending = signoff.pending_for(case)
-        if pending is not None:
-            blockers.append(signoff._awaiting(pending))
+    if check_reason and spec.sets_revision_deadline and revision_due is not None and now is not None \
+            and revision_due < local_date(now, case.campaign.timezone):
+        blockers.append(Blocker("", "the revision deadline is in the past"))
+    pending = signoff.pending_for(case)
+    if pending is not None:
+        blockers.append(signoff._awaiting(pending))
     return blockers
 
 
+@guarded()
 def fire(case: Case, transition: str, actor: User | None, *, now: dt.datetime,
          expected_version: int | None = None, reason: str | None = None,
          revision_due: dt.date | None = None, via_sign_off: SignOff | None = None) -> FireResult:
@@ -92,8 +97,14 @@ def fire(case: Case, transition: str, actor: User | None, *, now: dt.datetime,
     if spec.sets_revision_deadline:
         if revision_due is None:
             blockers.append(Blocker("", "a revision deadline is required"))
-        elif revision_due < now.date():
+        elif revision_due < local_date(now, case.campaign.timezone):
+            # "today" is the authority's local date: 06:00 in Hà Nội is still yesterday in UTC
             blockers.append(Blocker("", "the revision deadline is in the past"))
+    if via_sign_off is None:
+        # one decision at a time: while the council considers a transition, the case stays put
+        pending = signoff.pending_for(case)
+        if pending is not None:
+            blockers.append(signoff._awaiting(pending))
     if blockers:
         raise TransitionRefused(transition, blockers)
 

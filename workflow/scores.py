@@ -12,7 +12,7 @@ from states import Role, Stage
 
 from . import access, audit, events
 from .errors import InvalidInput, NotFound, NotPermitted
-from .txn import check_version, flush, touch
+from .txn import check_version, flush, guarded, touch
 
 UNSET = object()
 
@@ -79,6 +79,7 @@ def _apply(case: Case, item: CriteriaItem, actor: User | None, now: dt.datetime,
     return diff
 
 
+@guarded()
 def set_self_assessment(case: Case, code: str, actor: User, *, now: dt.datetime, score=UNSET,
                         not_applicable=UNSET, explanation=UNSET,
                         expected_version: int | None = None) -> dict[str, tuple]:
@@ -103,6 +104,7 @@ def set_self_assessment(case: Case, code: str, actor: User, *, now: dt.datetime,
     return diff
 
 
+@guarded()
 def set_appraisal(case: Case, code: str, actor: User, *, now: dt.datetime, score=UNSET, note=UNSET,
                   expected_version: int | None = None) -> dict[str, tuple]:
     """The appraised score and appraiser's note for one sub-criterion (appraisal stage only)."""
@@ -121,6 +123,7 @@ def set_appraisal(case: Case, code: str, actor: User, *, now: dt.datetime, score
     return diff
 
 
+@guarded()
 def set_survey_points(case: Case, code: str, actor: User | None, *, now: dt.datetime, points,
                       expected_version: int | None = None) -> dict[str, tuple]:
     """Survey points of a survey-method sub-criterion (while the survey runs)."""

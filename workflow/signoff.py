@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from models import Case, CouncilSeat, CriteriaItem, Evidence, Score, Signature, SignOff, User, db
-from states import TRANSITIONS, next_stage
+from states import TRANSITIONS, IllegalTransition, next_stage
 
 from . import access, audit, events
 from .errors import Blocker, InvalidInput, NotFound, TransitionRefused
+from .guards import GUARDS
 from .stage_change import apply_transition
-from .txn import check_version, flush, touch
+from .txn import check_version, flush, guarded, touch
 
 
 def pending_for(case: Case) -> SignOff | None:
@@ -100,6 +101,7 @@ def open_sign_off(case: Case, transition: str, actor: User | None, *, now: dt.da
     return sign_off
 
 
+@guarded()
 def sign(case: Case, member: User, decision: str, *, now: dt.datetime, comment: str | None = None,
          expected_version: int | None = None) -> SignOff:
     """Record a member's approval or rejection; fires the transition when the quorum is reached.
@@ -130,10 +132,18 @@ def sign(case: Case, member: User, decision: str, *, now: dt.datetime, comment: 
     else:
         db.session.flush()
         if progress(sign_off).reached:
-            _close(case, sign_off, "approved", member, now, None)
             spec = TRANSITIONS[sign_off.transition]
             source = case.stage_enum
-            apply_transition(case, spec.name, source, next_stage(source, spec.name), member, now=now,
+            try:
+                dest = next_stage(source, spec.name)
+            except IllegalTransition as exc:
+                raise TransitionRefused(spec.name, [Blocker("", str(exc))]) from None
+            # the case may have changed since the request (a cleared appraised score): check again
+            blockers = [b for name in spec.guards for b in GUARDS[name](case)]
+            if blockers:
+                raise TransitionRefused(spec.name, blockers)
+            _close(case, sign_off, "approved", member, now, None)
+            apply_transition(case, spec.name, source, dest, member, now=now,
                    reason=None, revision_due=None, via_sign_off=sign_off)
     flush()
     return sign_off

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Case, db
@@ -20,6 +22,8 @@ def check_version(case: Case, expected_version: int | None) -> None:
 def touch(case: Case, now: dt.datetime) -> None:
     """Mark the case changed, so its version moves on at flush."""
     case.updated_at = now
+    # even when ``now`` equals the stored value: the version must move on every change
+    flag_modified(case, "updated_at")
 
 
 def flush() -> None:
@@ -33,6 +37,29 @@ def flush() -> None:
         if "locked" in str(exc).lower():
             db.session.rollback()
             raise Conflict() from None
+        raise
+
+
+@contextmanager
+def guarded():
+    """Around an operation (also a decorator): a lost race at ANY flush becomes Conflict.
+
+    Autoflush runs inside the operation's own queries, so a stale version can surface far from
+    ``flush()``. Any failed flush also rolls the session back, so in-memory objects (a case's stage)
+    never disagree with the database afterwards.
+    """
+    try:
+        yield
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict() from None
+    except OperationalError as exc:
+        db.session.rollback()
+        if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
+            raise Conflict() from None
+        raise
+    except SQLAlchemyError:
+        db.session.rollback()
         raise
 
 
