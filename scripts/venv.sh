@@ -22,3 +22,8 @@ ensure_venv() {
   fi
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 }
+
+compile_translations() {
+  # the UI's catalogues (translations/*/LC_MESSAGES/messages.po) compiled at install, never at run time
+  .venv/bin/pybabel compile --use-fuzzy -d translations >/dev/null 2>&1 || log "could not compile translations; the UI falls back to English"
+}
