@@ -17,7 +17,7 @@ from sqlalchemy import select
 from models import Campaign, CampaignStaff, Case, Commune, Deadline, Signature, SignOff, User, UserRole, db
 from states import Role, Stage
 
-from .calendar import WorkingCalendar
+from .calendar import RolledDate, WorkingCalendar
 
 SEND_HOUR = dt.time(8, 0)
 DEFAULT_BEFORE = (5, 2, 0)
@@ -142,63 +142,87 @@ def _unique(users) -> tuple[User, ...]:
     return tuple(sorted(seen.values(), key=lambda u: u.email))
 
 
-def staff(campaign: Campaign, *parts: str) -> tuple[User, ...]:
-    """Users playing one of ``parts`` (secretariat_head | secretariat | authority_leader) in the campaign."""
-    return _unique(s.user for s in db.session.scalars(select(CampaignStaff).where(
-        CampaignStaff.campaign_id == campaign.id, CampaignStaff.part.in_(parts))))
+class Directory:
+    """Who plays which part in one campaign, read once: a schedule asks for every case and stage."""
 
+    def __init__(self, campaign: Campaign):
+        self.campaign = campaign
+        self._staff: dict[str, tuple[User, ...]] | None = None
+        self._commune: dict[tuple[int, str], list[User]] | None = None
+        self._signed: dict[int, set[int]] | None = None
 
-def commune_users(case: Case, role: Role) -> tuple[User, ...]:
-    """Users of the case's commune holding ``role`` (its officers or its chair)."""
-    return _unique(db.session.scalars(
-        select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(User.commune_id == case.commune_id, UserRole.role == role.value)))
+    def staff(self, *parts: str) -> tuple[User, ...]:
+        """Users playing one of ``parts`` (secretariat_head | secretariat | authority_leader)."""
+        if self._staff is None:
+            by_part: dict[str, list[User]] = {}
+            for row in db.session.scalars(select(CampaignStaff).where(
+                    CampaignStaff.campaign_id == self.campaign.id)):
+                by_part.setdefault(row.part, []).append(row.user)
+            self._staff = {part: _unique(users) for part, users in by_part.items()}
+        return _unique(u for part in parts for u in self._staff.get(part, ()))
 
+    def commune_users(self, case: Case, role: Role) -> tuple[User, ...]:
+        """Users of the case's commune holding ``role`` (its officers or its chair)."""
+        if self._commune is None:
+            communes = select(Case.commune_id).where(Case.campaign_id == self.campaign.id)
+            self._commune = {}
+            for user, held in db.session.execute(
+                    select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id)
+                    .where(User.commune_id.in_(communes))):
+                self._commune.setdefault((user.commune_id, held), []).append(user)
+        return _unique(self._commune.get((case.commune_id, role.value), ()))
 
-def council_not_signed(case: Case | None, campaign: Campaign) -> tuple[User, ...]:
-    """Council members who have not signed the pending sign-off; the chair when none is pending."""
-    pending = None
-    if case is not None:
-        pending = db.session.scalar(select(SignOff).where(SignOff.case_id == case.id,
-                                                          SignOff.status == "pending"))
-    if pending is None:
-        return _unique(seat.user for seat in campaign.council if seat.is_chair)
-    signed = set(db.session.scalars(select(Signature.user_id).where(Signature.sign_off_id == pending.id)))
-    return _unique(seat.user for seat in campaign.council if seat.user_id not in signed)
+    def council_not_signed(self, case: Case | None) -> tuple[User, ...]:
+        """Council members who have not signed the pending sign-off; the chair when none is pending."""
+        signed = self._pending_signatures(case) if case is not None else None
+        seats = self.campaign.council
+        if signed is None:
+            return _unique(seat.user for seat in seats if seat.is_chair)
+        return _unique(seat.user for seat in seats if seat.user_id not in signed)
 
+    def _pending_signatures(self, case: Case) -> set[int] | None:
+        if self._signed is None:
+            # every pending sign-off of the campaign with who has signed it, in two queries
+            pending = dict(db.session.execute(select(SignOff.id, SignOff.case_id).join(
+                Case, Case.id == SignOff.case_id).where(Case.campaign_id == self.campaign.id,
+                                                        SignOff.status == "pending")).all())
+            self._signed = {case_id: set() for case_id in pending.values()}
+            if pending:
+                for sign_off_id, user_id in db.session.execute(select(
+                        Signature.sign_off_id, Signature.user_id).where(Signature.sign_off_id.in_(pending))):
+                    self._signed[pending[sign_off_id]].add(user_id)
+        return self._signed.get(case.id)
 
-def stage_actors(case: Case, stage: str) -> tuple[User, ...]:
-    """Who a stage's deadline binds (plan-format "Meaning"): they get reminders and overdue notices."""
-    campaign = case.campaign
-    if stage == Stage.self_assessment:
-        return commune_users(case, Role.commune_officer)
-    if stage == Stage.appraisal:
-        return staff(campaign, "secretariat", "secretariat_head")
-    if stage == Stage.survey:
-        # survey data is entered by the secretariat's members; the head only if there are none
-        return staff(campaign, "secretariat") or staff(campaign, "secretariat_head")
-    if stage == Stage.council_meeting:
-        return council_not_signed(case, campaign)
-    if stage == Stage.publication:
-        return staff(campaign, "authority_leader")
-    return ()
+    def stage_actors(self, case: Case, stage: str) -> tuple[User, ...]:
+        """Who a stage's deadline binds (plan-format "Meaning"): they get reminders and overdue notices."""
+        if stage == Stage.self_assessment:
+            return self.commune_users(case, Role.commune_officer)
+        if stage == Stage.appraisal:
+            return self.staff("secretariat", "secretariat_head")
+        if stage == Stage.survey:
+            # survey data is entered by the secretariat's members; the head only if there are none
+            return self.staff("secretariat") or self.staff("secretariat_head")
+        if stage == Stage.council_meeting:
+            return self.council_not_signed(case)
+        if stage == Stage.publication:
+            return self.staff("authority_leader")
+        return ()
 
+    def escalation_recipients(self, case: Case, roles: tuple[str, ...]) -> tuple[User, ...]:
+        """The users an escalation level names: commune_chair, secretariat_head, authority_leader."""
+        users: list[User] = []
+        for role in roles:
+            if role == "commune_chair":
+                users.extend(self.commune_users(case, Role.commune_chair))
+            elif role in ("secretariat_head", "authority_leader", "secretariat"):
+                users.extend(self.staff(role))
+        return _unique(users)
 
-def escalation_recipients(case: Case, roles: tuple[str, ...]) -> tuple[User, ...]:
-    """The users an escalation level names: commune_chair, secretariat_head, authority_leader."""
-    users: list[User] = []
-    for role in roles:
-        if role == "commune_chair":
-            users.extend(commune_users(case, Role.commune_chair))
-        elif role in ("secretariat_head", "authority_leader", "secretariat"):
-            users.extend(staff(case.campaign, role))
-    return _unique(users)
-
-
-def recipients(case: Case, stage: str, moment: Moment) -> tuple[User, ...]:
-    if moment.kind == "escalation":
-        return escalation_recipients(case, moment.escalation.to)
-    return stage_actors(case, stage)
+    def recipients(self, case: Case, stage: str, moment: Moment) -> tuple[User, ...]:
+        """Reminders and overdue notices go to the stage's actors; escalations to the roles they name."""
+        if moment.kind == "escalation":
+            return self.escalation_recipients(case, moment.escalation.to)
+        return self.stage_actors(case, stage)
 
 
 # --- the schedule -------------------------------------------------------------------------------
@@ -229,20 +253,40 @@ class Notice:
                 "recipients": [u.email for u in self.recipients]}
 
 
-def notices_for(case: Case, *, stage: str, deadline: Deadline | None, plan_due: dt.date,
-                policy: Policy, cal: WorkingCalendar, tz: ZoneInfo) -> list[Notice]:
+class Planner:
+    """A campaign's policy, calendar and time zone, with each due's notices computed once."""
+
+    def __init__(self, campaign: Campaign):
+        self.policy, self.cal, self.tz = policy_of(campaign), calendar_of(campaign), zone_of(campaign)
+        self._moments: dict[dt.date, list[Moment]] = {}
+        self._rolled: dict[dt.date, RolledDate] = {}
+
+    def moments(self, due: dt.date) -> list[Moment]:
+        if due not in self._moments:
+            self._moments[due] = moments(self.policy, self.cal, due, self.tz)
+        return self._moments[due]
+
+    def roll_forward(self, plan_due: dt.date) -> RolledDate:
+        if plan_due not in self._rolled:
+            self._rolled[plan_due] = self.cal.roll_forward(plan_due)
+        return self._rolled[plan_due]
+
+
+def notices_for(case: Case, *, stage: str, deadline: Deadline | None, plan_due: dt.date, planner: Planner,
+                people: Directory) -> list[Notice]:
     """Every notice of one deadline (an open row, or a later stage's plan due when ``deadline`` is None)."""
     if deadline is not None:
         due, explanation = deadline.due, deadline.explanation
         deadline_kind, round_ = deadline.kind, deadline.round
     else:
-        rolled = cal.roll_forward(plan_due)
+        rolled = planner.roll_forward(plan_due)
         due, explanation, deadline_kind, round_ = rolled.date, rolled.explanation, "stage", 0
     commune: Commune = case.commune
     return [
         Notice(case.id, commune.code, commune.name, stage, deadline.id if deadline else None, deadline_kind,
-               round_, plan_due, due, explanation, m.kind, m.level, m.day, m.at, recipients(case, stage, m))
-        for m in moments(policy, cal, due, tz)
+               round_, plan_due, due, explanation, m.kind, m.level, m.day, m.at,
+               people.recipients(case, stage, m))
+        for m in planner.moments(due)
     ]
 
 
@@ -252,7 +296,7 @@ def schedule(campaign: Campaign, *, now: dt.datetime, progress=None) -> list[Not
     Open deadlines count as they are; stages a case has not reached yet are planned from the
     campaign's stage dues; completed stages send nothing. ``progress`` wraps the cases for display.
     """
-    policy, cal, tz = policy_of(campaign), calendar_of(campaign), zone_of(campaign)
+    planner, people = Planner(campaign), Directory(campaign)
     cases = db.session.scalars(select(Case).join(Commune).where(Case.campaign_id == campaign.id)
                                .order_by(Commune.code)).all()
     open_rows: dict[int, list[Deadline]] = {}
@@ -262,19 +306,19 @@ def schedule(campaign: Campaign, *, now: dt.datetime, progress=None) -> list[Not
     out: list[Notice] = []
     with (progress(cases) if progress and cases else nullcontext(cases)) as items:
         for case in items:
-            out.extend(_case_notices(case, open_rows.get(case.id, []), campaign, policy, cal, tz))
+            out.extend(_case_notices(case, open_rows.get(case.id, []), campaign, planner, people))
     future = [n for n in out if n.at > now]
     return sorted(future, key=lambda n: (n.at, n.commune_code, DEADLINE_STAGES.index(n.stage),
                                          KIND_ORDER[n.kind], n.level))
 
 
-def _case_notices(case: Case, rows: list[Deadline], campaign: Campaign, policy: Policy, cal: WorkingCalendar,
-                  tz: ZoneInfo) -> list[Notice]:
+def _case_notices(case: Case, rows: list[Deadline], campaign: Campaign, planner: Planner,
+                  people: Directory) -> list[Notice]:
     """A case's notices: its open deadlines, then the stages it has not reached yet (planned)."""
     out: list[Notice] = []
     for row in rows:
         out.extend(notices_for(case, stage=row.stage, deadline=row, plan_due=row.plan_due,
-                               policy=policy, cal=cal, tz=tz))
+                               planner=planner, people=people))
     current = case.stage
     if current == Stage.planning:
         later = DEADLINE_STAGES
@@ -286,5 +330,5 @@ def _case_notices(case: Case, rows: list[Deadline], campaign: Campaign, policy: 
         due = campaign.due_for(stage)
         if due is not None:
             out.extend(notices_for(case, stage=stage, deadline=None, plan_due=due.due,
-                                   policy=policy, cal=cal, tz=tz))
+                                   planner=planner, people=people))
     return out

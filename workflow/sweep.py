@@ -66,10 +66,12 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     if campaign is not None:
         stmt = stmt.join(Case, Case.id == Deadline.case_id).where(Case.campaign_id == campaign.id)
     rows = db.session.scalars(stmt.order_by(Deadline.next_notice_at, Deadline.id)).all()
+    # per campaign: its policy/calendar and its people, read once per sweep
+    known: dict[int, tuple[reminders.Planner, reminders.Directory]] = {}
     with (progress(rows) if progress and rows else nullcontext(rows)) as items:
         for row in items:
             report.deadlines += 1
-            _sweep_deadline(row, now, enqueue, report)
+            _sweep_deadline(row, now, enqueue, report, known)
     state = db.session.get(SchedulerState, SWEEP_JOB)
     if state is None:
         state = SchedulerState(name=SWEEP_JOB)
@@ -79,11 +81,15 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     return report
 
 
-def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepReport) -> None:
+def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepReport,
+                    known: dict[int, tuple[reminders.Planner, reminders.Directory]]) -> None:
     case: Case = db.session.get(Case, row.case_id)
     campaign = case.campaign
-    policy, cal = reminders.policy_of(campaign), reminders.calendar_of(campaign)
-    planned = reminders.moments(policy, cal, row.due, reminders.zone_of(campaign))
+    if campaign.id not in known:
+        known[campaign.id] = (reminders.Planner(campaign), reminders.Directory(campaign))
+    planner, people = known[campaign.id]
+    policy, cal = planner.policy, planner.cal
+    planned = planner.moments(row.due)
     start = row.next_notice_at
     due_now = [m for m in planned if start <= m.at <= now]
     # after downtime only the latest notice of each kind goes out; the earlier ones are superseded
@@ -103,13 +109,13 @@ def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepRepor
             _skip(case, row, m, now, f"its moment passed {hours:.1f} hours ago, more than the "
                                      f"{policy.catch_up_hours:g} hours a notice may still be sent", report)
             continue
-        people = reminders.recipients(case, row.stage, m)
-        if not people:
+        to = people.recipients(case, row.stage, m)
+        if not to:
             _skip(case, row, m, now, "nobody to send it to", report)
             continue
         if facts is None:
-            facts = _facts(case, row, cal, now, campaign)
-        for user in people:
+            facts = _facts(case, row, cal, now, campaign, planner.tz)
+        for user in to:
             key = message_key(m.kind, case.id, row.id, m.level, user.email)
             if enqueue(key=key, kind=m.kind, case=case, deadline=row, level=m.level, recipient=user,
                        scheduled_for=m.at, now=now, facts=dict(facts)):
@@ -138,9 +144,9 @@ def _skip(case: Case, row: Deadline, m: Moment, now: dt.datetime, reason: str, r
     report.skipped += 1
 
 
-def _facts(case: Case, row: Deadline, cal, now: dt.datetime, campaign: Campaign) -> dict:
+def _facts(case: Case, row: Deadline, cal, now: dt.datetime, campaign: Campaign, tz) -> dict:
     """What the message says, as of the sweep's moment."""
-    today = now.astimezone(reminders.zone_of(campaign)).date()
+    today = now.astimezone(tz).date()
     transition = COMPLETING_TRANSITION.get(row.stage)
     missing = [str(b) for b in cases.readiness(case, transition)] if transition else []
     return {
