@@ -406,3 +406,17 @@ def test_a_new_criteria_version_is_refused_once_cases_hold_scores(db, now, crite
         "campaign.criteria_set: cannot change to quang-dien-xa-2019 v2: cases of nui-thanh-2023 already hold scores")
     db.session.rollback()
     assert campaign.criteria_set.version == 1
+
+
+def test_a_json_plan_file_loads_like_the_yaml_one(db, now, criteria, tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(_plan(), default=str, ensure_ascii=False), encoding="utf-8")
+    report = load_plan_file(path, actor=None, now=now)
+    assert report.created["case"] == 17
+    assert report.campaign.due_for("council_meeting").due == dt.date(2023, 12, 10)
+
+
+def test_a_plan_that_is_not_a_mapping_is_refused(db, now, criteria, tmp_path):
+    with pytest.raises(PlanInvalid) as exc:
+        load_plan_file(_write(tmp_path, "- campaign\n- communes\n"), actor=None, now=now)
+    assert exc.value.problems == ["(top level): expected a mapping with campaign, communes, ..."]
