@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import contextmanager
 
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -40,6 +40,11 @@ def flush() -> None:
         raise
 
 
+def _unique_violation(exc: IntegrityError) -> bool:
+    """A duplicate key: someone else inserted the same row first (e.g. a double-clicked signature)."""
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
 @contextmanager
 def guarded():
     """Around an operation (also a decorator): a lost race at ANY flush becomes Conflict.
@@ -58,6 +63,11 @@ def guarded():
         if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
             raise Conflict() from None
         raise
+    except IntegrityError as exc:
+        db.session.rollback()
+        if _unique_violation(exc):
+            raise Conflict() from None
+        raise
     except SQLAlchemyError:
         db.session.rollback()
         raise
@@ -70,6 +80,11 @@ def commit() -> None:
     except StaleDataError:
         db.session.rollback()
         raise Conflict() from None
+    except IntegrityError as exc:
+        db.session.rollback()
+        if _unique_violation(exc):
+            raise Conflict() from None
+        raise
     except OperationalError as exc:
         db.session.rollback()
         if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
