@@ -58,6 +58,16 @@ def take_lease(name: str, *, owner: str, now: dt.datetime, ttl: dt.timedelta) ->
     return got is not None
 
 
+def release_leases(owner: str) -> int:
+    """Give up this process's leases (clean shutdown), so a standby or a restart takes over at once."""
+    released = db.session.execute(
+        update(SchedulerState).where(SchedulerState.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+        .returning(SchedulerState.name).execution_options(synchronize_session=False)).all()
+    db.session.commit()
+    return len(released)
+
+
 def mark_completed(name: str, *, now: dt.datetime) -> None:
     """Record the job's last completed run (shown by ``flask scheduler status``)."""
     state = db.session.get(SchedulerState, name)
@@ -126,10 +136,13 @@ def run_job(app: Flask, name: str, *, now: dt.datetime | None = None, owner: str
 def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     """Add the three jobs with stable ids: coalesced, one instance at a time, with misfire grace."""
     defaults = {"coalesce": True, "max_instances": 1, "replace_existing": True}
+    # sweep and delivery also run at start-up: a restarted scheduler catches up at once
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
     scheduler.add_job(run_job, IntervalTrigger(seconds=SWEEP_EVERY.total_seconds()), args=(app, "sweep"),
-                      id="sweep", name="reminder sweep", misfire_grace_time=120, **defaults)
+                      id="sweep", name="reminder sweep", misfire_grace_time=120, next_run_time=soon, **defaults)
     scheduler.add_job(run_job, IntervalTrigger(seconds=DELIVER_EVERY.total_seconds()), args=(app, "deliver"),
-                      id="deliver", name="outbox delivery", misfire_grace_time=50, **defaults)
+                      id="deliver", name="outbox delivery", misfire_grace_time=50,
+                      next_run_time=soon + dt.timedelta(seconds=5), **defaults)
     scheduler.add_job(run_job, CronTrigger(hour=DIGEST_AT.hour, minute=DIGEST_AT.minute, timezone=LOCAL_TZ),
                       args=(app, "digest"), id="digest", name="daily digest", misfire_grace_time=3 * 3600,
                       **defaults)

@@ -200,3 +200,23 @@ def test_sent_events_count_matches_rows(app, db, make, smtp):
                                     .where(AuditEvent.action == "notification.sent"))
     assert sent_events == 4 == len(smtp.messages)
     assert all("Báo cáo chậm trễ (mức 1)" in m["Subject"] for m in smtp.messages)
+
+
+def test_a_silent_smtp_server_times_out_instead_of_hanging(app, db, make):
+    import socket
+    import time
+
+    campaign = make.campaign()
+    queue(make.case_of(campaign, "10001"), make.officers["10001"], key="silent")
+    db.session.commit()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts the TCP connection but never greets
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=silent.getsockname()[1], MAIL_SUPPRESS_SEND=False,
+                          MAIL_TIMEOUT=0.5)
+        started = time.monotonic()
+        report = delivery.deliver(now=NOW)
+        elapsed = time.monotonic() - started
+    assert report.retrying == 1 and elapsed < 5
+    [row] = _rows(db)
+    assert row.status == "queued" and "timed out" in row.last_error.lower()

@@ -185,3 +185,13 @@ def test_feed_commands(app, db, make):
     assert again.exit_code == 1 and "no live feed URL" in again.output
     unknown = runner.invoke(args=["feeds", "issue", "nobody@example.vn"])
     assert unknown.exit_code == 1 and "no user" in unknown.output
+
+
+def test_a_clean_shutdown_releases_the_leases(app, db):
+    ttl = dt.timedelta(minutes=4)
+    assert scheduler.take_lease("sweep", owner="a", now=NOW, ttl=ttl)
+    assert scheduler.take_lease("digest", owner="a", now=NOW, ttl=ttl)
+    assert scheduler.take_lease("other", owner="z", now=NOW, ttl=ttl)
+    assert scheduler.release_leases("a") == 2
+    assert scheduler.take_lease("sweep", owner="b", now=NOW + dt.timedelta(seconds=1), ttl=ttl)
+    assert not scheduler.take_lease("other", owner="b", now=NOW + dt.timedelta(seconds=1), ttl=ttl)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 
 import click
@@ -20,6 +21,9 @@ group = click.Group("scheduler", help="The periodic jobs: reminder sweep, delive
 @group.command("run")
 def run_command():
     """Run the scheduler in the foreground (production: its own process, e.g. a systemd unit)."""
+    # job summaries and failures go to stderr (journald/docker logs), one line each
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = current_app._get_current_object()
     sched = scheduler.blocking_scheduler(app)
 
@@ -34,7 +38,8 @@ def run_command():
         sched.start()
     except (KeyboardInterrupt, SystemExit):
         pass
-    click.echo("scheduler stopped")
+    released = scheduler.release_leases(scheduler.owner_id())
+    click.echo(f"scheduler stopped ({released} lease(s) released)")
 
 
 @group.command("run-job")
