@@ -9,11 +9,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from models import User, db
+from workflow import queries
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -59,7 +59,7 @@ def login():
         return redirect(url_for("pages.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.email == form.email.data.strip().lower()))
+        user = queries.user_by_email(form.email.data)
         if user is not None and user.is_active and user.check_password(form.password.data):
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")) or url_for("pages.index"))

@@ -47,6 +47,11 @@ class CaseRow:
     deadline: DeadlineView | None
 
 
+def user_by_email(email: str) -> User | None:
+    """The user with this e-mail (case-insensitive, surrounding spaces ignored), or None."""
+    return db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+
+
 def campaigns_visible_to(user: User) -> list[Campaign]:
     """Campaigns in which ``user`` may see at least one case, newest first."""
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.key)).all()
