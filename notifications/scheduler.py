@@ -171,9 +171,14 @@ def start_in_web(app: Flask) -> BackgroundScheduler | None:
         if _web_scheduler is None and should_start_in_web(app):
             _web_scheduler = configure(BackgroundScheduler(timezone=dt.UTC, daemon=True), app)
             _web_scheduler.start()
-            atexit.register(_web_scheduler.shutdown, wait=False)
+            atexit.register(_stop_web_scheduler)
             log.info("scheduler started inside the web process (pid %s)", os.getpid())
         return _web_scheduler
+
+
+def _stop_web_scheduler() -> None:
+    if _web_scheduler is not None and _web_scheduler.running:
+        _web_scheduler.shutdown(wait=False)
 
 
 def init_app(app: Flask) -> None:

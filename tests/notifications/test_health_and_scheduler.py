@@ -195,3 +195,30 @@ def test_a_clean_shutdown_releases_the_leases(app, db):
     assert scheduler.release_leases("a") == 2
     assert scheduler.take_lease("sweep", owner="b", now=NOW + dt.timedelta(seconds=1), ttl=ttl)
     assert not scheduler.take_lease("other", owner="b", now=NOW + dt.timedelta(seconds=1), ttl=ttl)
+
+
+def test_in_web_the_scheduler_starts_once_on_the_first_request(database_url, tmp_path, monkeypatch):
+    from tests.conftest import _make_app
+
+    monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    web_app = _make_app(database_url, tmp_path)
+    web_app.config.update(SCHEDULER_IN_WEB=True, TESTING=False)
+    # the hook is registered at create_app time only when SCHEDULER_IN_WEB is set: register it now
+    scheduler.init_app(web_app)
+    assert scheduler._web_scheduler is None
+    try:
+        client = web_app.test_client()
+        assert client.get("/healthz").status_code == 200
+        started = scheduler._web_scheduler
+        assert started is not None and started.running
+        assert {job.id for job in started.get_jobs()} == {"sweep", "deliver", "digest"}
+        client.get("/healthz")
+        assert scheduler._web_scheduler is started  # once per process
+    finally:
+        if scheduler._web_scheduler is not None:
+            scheduler._web_scheduler.shutdown(wait=False)
+            scheduler._web_scheduler = None
+        with web_app.app_context():
+            from models import db
+
+            db.engine.dispose()
