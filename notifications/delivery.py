@@ -127,10 +127,14 @@ def _message(item: _Claimed) -> Message:
 
 
 def _is_permanent(exc: Exception) -> bool:
-    # 5xx answers (unknown mailbox, refused recipient) will not get better by retrying
+    """A refused recipient or message (5xx) will not get better by retrying.
+
+    A refused sender, a failed login or a 5xx greeting are our configuration's fault: they stay
+    transient, so the messages go out once the settings are fixed.
+    """
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
-    if isinstance(exc, smtplib.SMTPResponseException):
+    if isinstance(exc, smtplib.SMTPDataError):
         return exc.smtp_code >= 500
     return False
 
@@ -155,8 +159,7 @@ def send(items: list[_Claimed]) -> list[Outcome]:
             connection = mail.connect()
             connection.__enter__()
         except (smtplib.SMTPException, OSError) as exc:
-            outcomes.extend(Outcome(i.id, False, f"connect: {_describe(exc)}", _is_permanent(exc))
-                            for i in pending)
+            outcomes.extend(Outcome(i.id, False, f"connect: {_describe(exc)}") for i in pending)
             return outcomes
         try:
             while pending:

@@ -176,6 +176,27 @@ def test_a_permanent_refusal_fails_at_once(app, db, make, smtp):
     assert row.status == "failed" and row.attempts == 1
 
 
+def test_an_unknown_mailbox_fails_at_once(app, db, make, smtp):
+    campaign = make.campaign()
+    queue(make.case_of(campaign, "10001"), make.officers["10001"], key="gone")
+    db.session.commit()
+    smtp.handler.refuse_recipient = "550 5.1.1 No such user"
+    assert delivery.deliver(now=NOW).failed == 1
+    [row] = _rows(db)
+    assert row.status == "failed" and "No such user" in row.last_error
+
+
+def test_a_refused_sender_is_our_configuration_and_is_retried(app, db, make, smtp):
+    campaign = make.campaign()
+    queue(make.case_of(campaign, "10001"), make.officers["10001"], key="sender")
+    db.session.commit()
+    smtp.handler.refuse_sender = "553 5.7.1 Sender address rejected"
+    report = delivery.deliver(now=NOW)
+    assert (report.retrying, report.failed) == (1, 0)
+    smtp.handler.refuse_sender = None  # the operator fixes MAIL_DEFAULT_SENDER
+    assert delivery.deliver(now=NOW + dt.timedelta(minutes=1)).sent == 1
+
+
 def test_a_crashed_sender_releases_its_claim_after_the_lease(app, db, make, smtp):
     campaign = make.campaign()
     case = make.case_of(campaign, "10001")
