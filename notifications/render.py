@@ -144,6 +144,7 @@ def render_case_message(*, kind: str, locale: str, level: int, facts: dict, base
         "missing_summary": summarise_missing(missing, locale),
         "missing": missing,
         "case_url": url,
+        "reason": facts.get("reason") or "",
     }
     subject = _one_line(env.get_template(f"{locale}/case_subject.txt").render(context))
     text = env.get_template(f"{locale}/case.txt").render(context)

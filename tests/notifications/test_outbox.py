@@ -105,3 +105,17 @@ def test_ics_is_rfc5545_shaped():
     # the UID does not depend on the date, so a moved deadline updates the same calendar entry
     moved = ics.calendar([ics.DeadlineEvent(uid=event.uid, due=dt.date(2024, 1, 2), summary="x")], now=NOW)
     assert "UID:deadline-42@cchc-workflow" in moved.split("\r\n")
+
+
+def test_a_notice_with_a_reason_says_the_case_was_returned_and_why():
+    facts = {"due": dt.date(2023, 11, 24), "stage": "self_assessment", "commune_name": "Xã A",
+             "campaign_key": "k", "case_id": 9, "working_days_left": 4, "days_late": 0,
+             "explanation": "", "missing": [], "reason": "Thiếu tài liệu <1.1.1>"}
+    out = render.render_case_message(kind="notice", locale="vi", level=0, facts=facts, base_url="",
+                                     recipient_name="A", deadline_id=None, now=NOW)
+    assert out.subject.startswith("[CCHC] Hồ sơ được trả lại để giải trình, bổ sung: Xã A")
+    assert "Lý do: Thiếu tài liệu <1.1.1>" in out.text
+    assert "Thiếu tài liệu &lt;1.1.1&gt;" in out.html
+    plain = render.render_case_message(kind="notice", locale="en", level=0, facts={**facts, "reason": None},
+                                       base_url="", recipient_name="A", deadline_id=None, now=NOW)
+    assert plain.subject.startswith("[PAR] Notice: Xã A") and "Reason" not in plain.text
