@@ -141,6 +141,7 @@ def test_matrix_only_the_charts_roles_fire_only_from_the_charts_stage(stage, nam
     case = make.case_of(campaign, "10001")
     make.advance(case, stage)
     kwargs = _ready(make, case, name) if stage == spec.source else {}
+    db.session.commit()  # the prepared scores stay; only the refused transition is rolled back
     actor = _actor(make, role)
     version = case.version
 
