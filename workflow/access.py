@@ -73,15 +73,21 @@ def require_fire(user: User | None, case: Case, spec: TransitionSpec) -> None:
 
 
 def require_self_scorer(user: User, case: Case) -> None:
+    if not user.is_active:
+        raise NotPermitted("This account is disabled.")
     if not (user.has_role(Role.commune_officer, Role.commune_chair) and in_commune_scope(user, case)):
         raise NotPermitted("Only the commune's own officer may self-assess this case.")
 
 
 def require_secretariat(user: User) -> None:
+    if not user.is_active:
+        raise NotPermitted("This account is disabled.")
     if not user.roles & SECRETARIAT_WRITERS:
         raise NotPermitted("Only the secretariat may do this.")
 
 
 def require_council_seat(user: User, case: Case) -> None:
+    if not user.is_active:
+        raise NotPermitted("This account is disabled.")
     if not holds_seat(user, case.campaign_id):
         raise NotPermitted("Only members of this campaign's council may sign off.")

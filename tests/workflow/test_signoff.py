@@ -207,3 +207,16 @@ def test_pending_for_member_lists_what_each_member_still_has_to_sign(make, db, n
     assert [s.id for s in signoff.pending_for_member(make.council[0])] == [sign_off.id]
     seats = db.session.scalars(select(CouncilSeat).where(CouncilSeat.campaign_id == campaign.id)).all()
     assert sum(s.is_chair for s in seats) == 1
+
+
+def test_a_disabled_member_cannot_sign_nor_a_disabled_officer_score(make, db, now):
+    campaign, case, sign_off = _at_council(make, db, now)
+    make.council[1].active = False
+    with pytest.raises(NotPermitted, match="disabled"):
+        signoff.sign(case, make.council[1], "approve", now=now)
+    other = make.case_of(campaign, "10002")
+    make.advance(other, Stage.self_assessment)
+    make.officers["10002"].active = False
+    with pytest.raises(NotPermitted, match="disabled"):
+        scores.set_self_assessment(other, "1.1.2", make.officers["10002"], now=now, score=1)
+    assert sign_off.signatures == []
