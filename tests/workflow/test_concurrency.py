@@ -36,33 +36,14 @@ def test_two_concurrent_submits_one_wins_one_conflicts(make, db, now):
     db.session.commit()
     case_id, officer_id = case.id, make.officers["10001"].id
     app = current_app._get_current_object()
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def submit():
-        with app.app_context():
-            try:
-                mine = db.session.get(Case, case_id)
-                officer = db.session.get(User, officer_id)
-                assert mine.stage == "self_assessment"
-                barrier.wait(timeout=10)
-                cases.fire(mine, "submit", officer, now=now)
-                txn.commit()
-                outcomes.append("won")
-            except Conflict:
-                outcomes.append("conflict")
-            except TransitionRefused as exc:
-                outcomes.append(f"refused: {exc.message}")
-            except Exception as exc:  # noqa: BLE001 - the test reports whatever else happened
-                outcomes.append(f"{type(exc).__name__}: {exc}")
-            finally:
-                db.session.remove()
+    def work(_i):
+        mine = db.session.get(Case, case_id)
+        officer = db.session.get(User, officer_id)
+        assert mine.stage == "self_assessment"
+        return lambda: cases.fire(mine, "submit", officer, now=now)
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes = _race(app, db, work)
     assert len(outcomes) == 2 and outcomes.count("won") == 1, outcomes
     loser = next(o for o in outcomes if o != "won")
     assert loser == "conflict" or (loser.startswith("refused") and "appraisal" in loser), outcomes
