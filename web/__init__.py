@@ -31,12 +31,14 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
 
     register_cli(app)
 
-    from . import auth, i18n
-    from .pages import bp as pages_bp
+    from . import admin, assess, auditor, auth, board, case_actions, council, errors, i18n, nav, pages
 
     i18n.init_app(app)
     auth.init_app(app)
-    app.register_blueprint(pages_bp)
+    errors.init_app(app)
+    nav.init_app(app)
+    for module in (pages, board, case_actions, assess, council, auditor, admin):
+        app.register_blueprint(module.bp)
 
     from .feeds import bp as feeds_bp
     from .health import bp as health_bp

@@ -56,13 +56,13 @@ def _safe_next(target: str | None) -> str | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("pages.index"))
+        return redirect(url_for("pages.home"))
     form = LoginForm()
     if form.validate_on_submit():
         user = queries.user_by_email(form.email.data)
         if user is not None and user.is_active and user.check_password(form.password.data):
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")) or url_for("pages.index"))
+            return redirect(_safe_next(request.args.get("next")) or url_for("pages.home"))
         # one message for unknown e-mail and wrong password: do not reveal which accounts exist
         flash(_l("Wrong e-mail or password."), "error")
         return render_template("login.html", form=form), 401

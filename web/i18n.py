@@ -56,7 +56,7 @@ def switch(code: str):
     target = request.referrer or ""
     # back to where the switch was pressed, but only within this site
     if not target.startswith(request.host_url):
-        target = url_for("pages.index")
+        target = url_for("pages.home")
     return redirect(target)
 
 

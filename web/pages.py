@@ -1,34 +1,36 @@
-"""Read-only pages: the case list of a campaign and one case's page; friendly error pages."""
+"""The home redirect (each role to its own start page), the scoped case list and the case page."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from flask import Blueprint, abort, render_template, request
-from flask_babel import gettext as _
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.exceptions import HTTPException
 
+from states import Role
 from workflow import queries
-from workflow.clock import LOCAL_TZ, utcnow
-from workflow.errors import NotFound, NotPermitted
+
+from .common import now
 
 bp = Blueprint("pages", __name__)
 
 
-def _now() -> dt.datetime:
-    """Now, or the end of ``?as_of=YYYY-MM-DD`` (local) to read an old campaign as it stood then."""
-    raw = request.args.get("as_of", "").strip()
-    if raw:
-        try:
-            day = dt.date.fromisoformat(raw)
-        except ValueError:
-            abort(400)
-        return dt.datetime.combine(day, dt.time(23, 59), LOCAL_TZ).astimezone(dt.UTC)
-    return utcnow()
+# each role's home page; the first whose endpoint exists and whose roles the user holds wins
+HOMES = (
+    ("board.board", {Role.secretariat, Role.secretariat_head, Role.admin, Role.authority_leader}),
+    ("council.inbox", {Role.council_member, Role.council_chair}),
+    ("auditor.search", {Role.auditor}),
+)
 
 
 @bp.route("/")
+@login_required
+def home():
+    for endpoint, roles in HOMES:
+        if current_user.roles & roles and endpoint in current_app.view_functions:
+            return redirect(url_for(endpoint))
+    return redirect(url_for("pages.index"))
+
+
+@bp.route("/cases")
 @login_required
 def index():
     campaigns = queries.campaigns_visible_to(current_user)
@@ -36,7 +38,7 @@ def index():
     campaign = next((c for c in campaigns if c.key == wanted), campaigns[0] if campaigns else None)
     if wanted and (campaign is None or campaign.key != wanted):
         abort(404)
-    rows = queries.case_rows(current_user, campaign, _now()) if campaign else []
+    rows = queries.case_rows(current_user, campaign, now()) if campaign else []
     return render_template("cases.html", campaigns=campaigns, campaign=campaign, rows=rows,
                            as_of=request.args.get("as_of", ""))
 
@@ -48,34 +50,4 @@ def case(case_id: int):
     if found is None:
         # the same answer for "missing" and "not yours": a case's existence is not disclosed
         abort(404)
-    return render_template("case.html", d=queries.case_detail(found, _now()))
-
-
-@bp.app_errorhandler(NotFound)
-def _domain_not_found(_exc):
-    return render_template("error.html", code=404, message=_("This page does not exist.")), 404
-
-
-@bp.app_errorhandler(NotPermitted)
-def _domain_forbidden(exc):
-    return render_template("error.html", code=403, message=exc.message), 403
-
-
-@bp.app_errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    messages = {
-        400: _("The request was not understood."),
-        403: _("You may not see this page."),
-        404: _("This page does not exist."),
-        405: _("This action is not allowed here."),
-    }
-    if exc.code not in messages:
-        return exc
-    return render_template("error.html", code=exc.code, message=messages[exc.code]), exc.code
-
-
-@bp.app_errorhandler(500)
-def _server_error(_exc):
-    # bare: no database access while rendering, the database may be what failed
-    return render_template("error.html", code=500, bare=True,
-                           message=_("Something went wrong on our side. Please try again later.")), 500
+    return render_template("case.html", d=queries.case_detail(found, now()))

@@ -1,50 +1,9 @@
 import re
 from decimal import Decimal
 
-import pytest
-from flask import g
-
-from states import Stage
+from tests.web.helpers import PASSWORD, login
+from tests.web.helpers import csrf_of as _csrf
 from workflow import cases, scores
-
-PASSWORD = "mật-khẩu-thử-1"
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
-        r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the form"
-    return match.group(1)
-
-
-def login(client, email, password=PASSWORD):
-    page = client.get("/login")
-    assert page.status_code == 200
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": _csrf(page.get_data(as_text=True))})
-
-
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(app):
-    """Requests here run inside the test's app context, so ``g`` would outlive them and leak the
-    logged-in user and the CSRF token from one test client to the next; production has a context per request."""
-
-    @app.teardown_request
-    def _clear(_exc=None):
-        for name in list(g):
-            g.pop(name)
-
-
-@pytest.fixture
-def world(make, db):
-    campaign = make.campaign()
-    for user in (make.officers["10001"], make.officers["10002"], make.secretariat, make.council[1],
-                 make.auditor):
-        user.set_password(PASSWORD)
-    a = make.case_of(campaign, "10001")
-    make.advance(a, Stage.self_assessment)
-    db.session.commit()
-    return make
 
 
 def test_login_needs_the_csrf_token(app, world):
@@ -52,26 +11,26 @@ def test_login_needs_the_csrf_token(app, world):
     response = client.post("/login", data={"email": world.officers["10001"].email, "password": PASSWORD})
     assert response.status_code == 400
     assert "Traceback" not in response.get_data(as_text=True)
-    assert client.get("/").status_code == 302  # still logged out
+    assert client.get("/cases").status_code == 302  # still logged out
 
 
 def test_login_with_csrf_then_logout(app, world):
     client = app.test_client()
     response = login(client, world.officers["10001"].email.upper())
     assert response.status_code == 302 and response.headers["Location"].endswith("/")
-    page = client.get("/")
+    page = client.get("/cases")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert world.officers["10001"].email in html
     assert client.post("/logout", data={"csrf_token": _csrf(html)}).status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.get("/cases").status_code == 302
 
 
 def test_wrong_password_refused(app, world):
     client = app.test_client()
     response = login(client, world.officers["10001"].email, "wrong")
     assert response.status_code == 401
-    assert client.get("/").status_code == 302
+    assert client.get("/cases").status_code == 302
     # an unknown e-mail gets the same answer: which accounts exist is not disclosed
     other = login(app.test_client(), "nobody@example.vn", "wrong")
     assert other.status_code == 401
@@ -98,31 +57,31 @@ def _row_codes(html: str) -> list[str]:
 def test_case_list_is_scoped_per_role(app, world):
     officer_a = app.test_client()
     login(officer_a, world.officers["10001"].email)
-    html = officer_a.get("/").get_data(as_text=True)
+    html = officer_a.get("/cases").get_data(as_text=True)
     assert _row_codes(html) == ["10001"]
     assert "Xã 10002" not in html
 
     officer_b = app.test_client()
     login(officer_b, world.officers["10002"].email)
-    assert _row_codes(officer_b.get("/").get_data(as_text=True)) == ["10002"]
+    assert _row_codes(officer_b.get("/cases").get_data(as_text=True)) == ["10002"]
 
     for user in (world.secretariat, world.council[1], world.auditor):
         client = app.test_client()
         login(client, user.email)
-        assert _row_codes(client.get("/").get_data(as_text=True)) == ["10001", "10002"], user.email
+        assert _row_codes(client.get("/cases").get_data(as_text=True)) == ["10001", "10002"], user.email
 
 
 def test_list_shows_stage_in_vietnamese_and_due_date(app, world):
     client = app.test_client()
     login(client, world.officers["10001"].email)
-    html = client.get("/?as_of=2023-11-06").get_data(as_text=True)
+    html = client.get("/cases?as_of=2023-11-06").get_data(as_text=True)
     assert '<html lang="vi">' in html
     assert "Tự đánh giá, chấm điểm" in html
     assert "10/11/2023" in html
     # Mon 6 Nov -> Fri 10 Nov: four working days left
     assert 'data-left="4"' in html
     # due Fri 10 Nov; as of Tue 14 Nov it is two working days late
-    late = client.get("/?as_of=2023-11-14").get_data(as_text=True)
+    late = client.get("/cases?as_of=2023-11-14").get_data(as_text=True)
     assert 'data-left="-2"' in late and 'class="badge late"' in late
 
 
@@ -162,11 +121,11 @@ def test_english_switch_and_friendly_404(app, world):
     client = app.test_client()
     login(client, world.secretariat.email)
     client.get("/lang/en")
-    html = client.get("/").get_data(as_text=True)
+    html = client.get("/cases").get_data(as_text=True)
     assert '<html lang="en">' in html
     missing = client.get("/no-such-page")
     assert missing.status_code == 404
-    assert "Back to the case list" in missing.get_data(as_text=True)
+    assert "Back to the start page" in missing.get_data(as_text=True)
 
 
 def test_server_error_page_has_no_stack_trace(app, world):
