@@ -31,12 +31,28 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
 
     register_cli(app)
 
-    from . import admin, assess, auditor, auth, board, case_actions, council, errors, i18n, nav, pages
+    from . import (
+        admin,
+        assess,
+        auditor,
+        auth,
+        board,
+        case_actions,
+        council,
+        errors,
+        i18n,
+        messages,
+        nav,
+        pages,
+        security,
+    )
 
     i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     nav.init_app(app)
+    security.init_app(app)
+    messages.init_app(app)
     for module in (pages, board, case_actions, assess, council, auditor, admin):
         app.register_blueprint(module.bp)
 

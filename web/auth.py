@@ -43,7 +43,7 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     # only local paths: an open redirect would send users to a look-alike log-in page
     if not target:
         return None
@@ -62,7 +62,7 @@ def login():
         user = queries.user_by_email(form.email.data)
         if user is not None and user.is_active and user.check_password(form.password.data):
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")) or url_for("pages.home"))
+            return redirect(safe_next(request.args.get("next")) or url_for("pages.home"))
         # one message for unknown e-mail and wrong password: do not reveal which accounts exist
         flash(_l("Wrong e-mail or password."), "error")
         return render_template("login.html", form=form), 401
