@@ -11,9 +11,11 @@ mail = TimedMail()
 
 
 def init_app(app: Flask) -> None:
-    """Bind Flask-Mail, and arrange for the in-web scheduler when SCHEDULER_IN_WEB is set."""
+    """Bind Flask-Mail, subscribe to the workflow's events, arrange for the in-web scheduler."""
     mail.init_app(app)
 
-    from . import scheduler
+    from . import notices, scheduler
+
+    notices.subscribe_all()
 
     scheduler.init_app(app)

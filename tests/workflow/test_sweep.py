@@ -145,13 +145,16 @@ def test_a_case_returned_for_revision_gets_reminders_for_its_revision_deadline(m
     cases.fire(case, "return_for_revision", make.secretariat, now=local(11, 2).astimezone(dt.UTC),
                reason="Thiếu tài liệu kiểm chứng 1.1.1", revision_due=dt.date(2023, 11, 20))
     db.session.commit()
-    _run(db, local(11, 10, 9))  # the original self-assessment deadline is completed: nothing
-    assert _messages(db) == []
+    returned = [("notice", 1, f"officer10001@{K}", "2023-11-02")]  # the return itself, told at once
+    report = _run(db, local(11, 10, 9))  # the original self-assessment deadline is completed: nothing
+    assert report.enqueued == 0
+    assert _messages(db) == returned
     report = _run(db, local(11, 13, 8))  # 5 working days before Mon 20/11
     revision = _deadline(db, make, campaign)
     assert revision.kind == "revision"
     assert report.keys == [f"reminder:case={case.id}:deadline={revision.id}:level=5:to=officer10001@{K}"]
-    msg = db.session.scalar(select(OutboxMessage))
+    assert _messages(db) == returned + [("reminder", 5, f"officer10001@{K}", "2023-11-13")]
+    msg = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
     assert "20/11/2023" in msg.subject
 
 
