@@ -17,7 +17,7 @@ from models import Evidence, db
 from states import TRANSITIONS
 from workflow import cases
 from workflow import evidence as evidence_service
-from workflow.errors import TransitionRefused
+from workflow.errors import NotPermitted, TransitionRefused
 from workflow.txn import commit
 
 from .auth import safe_next
@@ -29,7 +29,8 @@ REFUSAL_KEY = "refused"
 
 
 def pop_refusal(case_id: int) -> dict | None:
-    """The last refused transition on this case, once: {"transition", "blockers": [(code, reason)]}."""
+    """The last refused transition on this case, once: {"transition", "blockers": [(code, reason)],
+    "reason", "revision_due"} (the last two: what the user had typed, to fill the form again)."""
     refusal = session.get(REFUSAL_KEY)
     if not refusal or refusal.get("case_id") != case_id:
         return None
@@ -45,23 +46,27 @@ def fire(case_id: int, name: str):
     case = case_or_404(case_id)
     if name not in TRANSITIONS:
         abort(404)
-    back = safe_next(request.form.get("next")) or url_for("pages.case", case_id=case.id)
-    revision_due = None
+    back = _local_next(request.form.get("next")) or url_for("pages.case", case_id=case.id)
+    reason = request.form.get("reason", "")
     raw_due = request.form.get("revision_due", "").strip()
+    revision_due = None
     if raw_due:
         try:
             revision_due = dt.date.fromisoformat(raw_due)
         except ValueError:
-            session[REFUSAL_KEY] = {"case_id": case.id, "transition": name,
-                                    "blockers": [("", "the revision deadline is not a date")]}
+            _refuse(case.id, name, [("", "the revision deadline is not a date")], reason, raw_due)
             return redirect(back, code=303)
     try:
         result = cases.fire(case, name, current_user, now=action_now(), expected_version=expected_version(),
-                            reason=request.form.get("reason"), revision_due=revision_due)
+                            reason=reason, revision_due=revision_due)
     except TransitionRefused as exc:
         db.session.rollback()
-        session[REFUSAL_KEY] = {"case_id": case.id, "transition": name,
-                                "blockers": [(b.code, b.reason) for b in exc.blockers]}
+        _refuse(case.id, name, [(b.code, b.reason) for b in exc.blockers], reason, raw_due)
+        return redirect(back, code=303)
+    except NotPermitted as exc:
+        # a role that may not fire it: shown like any other refusal, beside the actions
+        db.session.rollback()
+        _refuse(case.id, name, [("", exc.message)], reason, raw_due)
         return redirect(back, code=303)
     commit()
     if result.fired:
@@ -69,6 +74,20 @@ def fire(case_id: int, name: str):
     else:
         flash(_("Sent to the council for sign-off."), "success")
     return redirect(back, code=303)
+
+
+def _refuse(case_id: int, name: str, blockers: list[tuple[str, str]], reason: str, revision_due: str) -> None:
+    """Keep the refusal, and what the user typed, for the page the user goes back to."""
+    session[REFUSAL_KEY] = {"case_id": case_id, "transition": name, "blockers": blockers,
+                            "reason": reason[:4000], "revision_due": revision_due[:20]}
+
+
+def _local_next(target: str | None) -> str | None:
+    """``next`` if it is a path on this site; browsers read '/\\host' as '//host', so no backslashes."""
+    target = safe_next(target)
+    if target is None or "\\" in target or any(ord(ch) < 32 for ch in target):
+        return None
+    return target
 
 
 @bp.route("/<int:case_id>/evidence/<int:evidence_id>")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from states import Role
+from states import STAGE_TITLES_VI, Role
 from workflow import queries
+from workflow.errors import Blocker
 
-from .common import now
+from .case_actions import pop_refusal
+from .common import case_or_404, now
 
 bp = Blueprint("pages", __name__)
 
@@ -43,11 +46,61 @@ def index():
                            as_of=request.args.get("as_of", ""))
 
 
+# the assessment forms another blueprint serves: (form, endpoint); linked only when the endpoint exists
+FORM_ENDPOINTS = (("self_assessment", "assess.self_assessment"), ("appraisal", "assess.appraisal"))
+
+# what the page calls each transition (the button) and each audit action (the timeline)
+TRANSITION_LABELS = {
+    "open": _l("Open the case"),
+    "submit": _l("Submit the self-assessment"),
+    "return_for_revision": _l("Return for revision"),
+    "complete_appraisal": _l("Complete the appraisal"),
+    "record_survey": _l("Survey points are in"),
+    "approve": _l("Approve the results"),
+    "reopen": _l("Reopen the council meeting"),
+}
+ACTION_LABELS = {
+    "case.created": _l("Case created"),
+    "case.transition": _l("Stage changed"),
+    "score.changed": _l("Score changed"),
+    "evidence.added": _l("Evidence added"),
+    "evidence.removed": _l("Evidence removed"),
+    "signoff.requested": _l("Sign-off requested"),
+    "signoff.signed": _l("Signed"),
+    "signoff.closed": _l("Sign-off closed"),
+    "deadline.moved": _l("Deadline moved"),
+    "reminder.skipped": _l("Reminder not sent"),
+}
+FIELD_LABELS = {
+    "self_score": _l("self score"),
+    "appraised_score": _l("appraised score"),
+    "survey_score": _l("survey points"),
+    "not_applicable": _l("not applicable"),
+}
+BLOCKERS_SHOWN = 8  # an action blocked by many items lists the first ones and the count
+
+
 @bp.route("/cases/<int:case_id>")
 @login_required
 def case(case_id: int):
-    found = queries.visible_case(current_user, case_id)
-    if found is None:
-        # the same answer for "missing" and "not yours": a case's existence is not disclosed
-        abort(404)
-    return render_template("case.html", d=queries.case_detail(found, now()))
+    """The case as this user may see and act on it; ``?history=all`` shows the whole timeline."""
+    # the same 404 for "missing" and "not yours": a case's existence is not disclosed
+    found = case_or_404(case_id)
+    show_all = request.args.get("history") == "all"
+    page = queries.case_page(found, current_user, now(), history_limit=None if show_all else queries.TIMELINE_CAP)
+    forms = {name: url_for(endpoint, case_id=found.id) for name, endpoint in FORM_ENDPOINTS
+             if name in page.forms and endpoint in current_app.view_functions}
+    refusal = pop_refusal(found.id)
+    refused_items: dict[str, list[str]] = {}
+    if refusal:
+        refusal["blockers"] = [Blocker(code, reason) for code, reason in refusal["blockers"]]
+        for b in refusal["blockers"]:
+            if b.code:
+                refused_items.setdefault(b.code, []).append(b.reason)
+    as_of = request.args.get("as_of", "").strip()
+    here = url_for("pages.case", case_id=found.id, as_of=as_of or None)
+    return render_template("case.html", p=page, c=found, forms=forms, refusal=refusal,
+                           refused_items=refused_items,
+                           here=here, as_of=as_of, show_all=show_all, transition_labels=TRANSITION_LABELS,
+                           action_labels=ACTION_LABELS,
+                           stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()}, field_labels=FIELD_LABELS, blockers_shown=BLOCKERS_SHOWN)

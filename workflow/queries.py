@@ -6,13 +6,29 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
-from models import AuditEvent, Campaign, Case, Commune, CouncilSeat, Deadline, User, db
-from states import COMMUNE_SCOPED_ROLES, STAGE_TITLES_VI, Stage
+from models import (
+    AuditEvent,
+    Campaign,
+    Case,
+    Commune,
+    CouncilSeat,
+    CriteriaItem,
+    Deadline,
+    Evidence,
+    Score,
+    SignOff,
+    User,
+    db,
+)
+from states import COMMUNE_SCOPED_ROLES, STAGE_ORDER, STAGE_TITLES_VI, TRANSITIONS, Stage
 
-from . import access, deadlines, scoring
+from . import access, audit, cases, deadlines, scoring, signoff
 from .clock import local_date
+from .errors import Blocker
+from .scoring import ZERO
 
 
 @dataclass(frozen=True)
@@ -141,3 +157,302 @@ def case_detail(case: Case, now: dt.datetime) -> CaseDetail:
     return CaseDetail(case=case, stage_vi=STAGE_TITLES_VI[case.stage_enum], deadline=deadline_view(case, now),
                       total=totals.total, self_total=totals.self_total, own_max=totals.own_max,
                       percentage=totals.percentage, areas=areas, timeline=timeline)
+
+
+# --- the full case page ------------------------------------------------------------------------------
+
+TIMELINE_CAP = 50  # newest events shown by default; the page offers "show all"
+
+
+@dataclass(frozen=True)
+class StageStep:
+    stage: str
+    title_vi: str
+    state: str  # done | current | todo
+
+
+@dataclass(frozen=True)
+class ActionView:
+    """A transition the user holds a role for, with what blocks it now (empty: it may be fired)."""
+
+    name: str
+    blockers: list[Blocker]
+    reason_required: bool
+    sets_revision_deadline: bool
+    needs_sign_off: bool
+
+    @property
+    def enabled(self) -> bool:
+        return not self.blockers
+
+    @property
+    def item_blockers(self) -> list[Blocker]:
+        return [b for b in self.blockers if b.code]
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    """One node of the criteria tree with its scores (leaves) or subtotals (areas and criteria)."""
+
+    code: str
+    depth: int
+    title_vi: str
+    is_leaf: bool
+    method: str | None
+    max_points: Decimal
+    own_max: Decimal
+    self_score: Decimal | None
+    appraised: Decimal | None
+    survey: Decimal | None
+    final: Decimal | None
+    difference: Decimal | None  # appraised - self (leaves: when both exist; nodes: sum over leaves)
+    not_applicable: bool
+    evidence_count: int
+
+
+@dataclass(frozen=True)
+class EvidenceLine:
+    id: int
+    item_code: str
+    file_name: str
+    size: int
+    media_type: str
+    locator: str | None
+    uploader: str
+    uploaded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SignatureLine:
+    name: str
+    decision: str
+    comment: str | None
+    signed_at: dt.datetime
+    is_chair: bool
+
+
+@dataclass(frozen=True)
+class SignOffView:
+    id: int
+    transition: str
+    status: str
+    requested_by: str
+    requested_at: dt.datetime
+    closed_at: dt.datetime | None
+    outcome_reason: str | None
+    signatures: list[SignatureLine]
+    progress: signoff.Progress
+    waiting_for: list[str]  # members who have not signed (pending sign-offs)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    seq: int
+    occurred_at: dt.datetime
+    action: str
+    actor: str  # the actor's name, or "system"
+    actor_email: str
+    subject: str | None
+    reason: str | None
+    changes: list[tuple[str, object, object]]  # (field, before, after) for score edits
+
+
+@dataclass(frozen=True)
+class CasePage:
+    case: Case
+    stage_vi: str
+    stepper: list[StageStep]
+    deadline: DeadlineView | None
+    actions: list[ActionView]
+    forms: frozenset[str]  # assessment forms this user may use now: self_assessment, appraisal
+    lines: list[ScoreLine]
+    total: Decimal
+    self_total: Decimal
+    own_max: Decimal
+    percentage: Decimal
+    evidence: dict[str, list[EvidenceLine]]  # by sub-criterion code, in tree order
+    evidence_count: int
+    sign_offs: list[SignOffView]  # newest first
+    timeline: list[TimelineEntry]  # newest first
+    timeline_total: int
+
+
+def stage_stepper(case: Case) -> list[StageStep]:
+    """All six stages in order: done, current, or to come."""
+    current = STAGE_ORDER.index(case.stage_enum)
+    return [StageStep(s.value, STAGE_TITLES_VI[s],
+                      "done" if i < current else "current" if i == current else "todo")
+            for i, s in enumerate(STAGE_ORDER)]
+
+
+def assessment_forms(case: Case, user: User) -> frozenset[str]:
+    """Which assessment forms ``user`` may work in now: the commune's own self-assessment while
+    the case is in self-assessment, the secretariat's appraisal while it is in appraisal."""
+    if not user.is_active:
+        return frozenset()
+    forms = set()
+    stage = case.stage_enum
+    if stage == Stage.self_assessment and user.roles & COMMUNE_SCOPED_ROLES and access.in_commune_scope(user, case):
+        forms.add("self_assessment")
+    if stage == Stage.appraisal and user.roles & access.SECRETARIAT_WRITERS:
+        forms.add("appraisal")
+    return frozenset(forms)
+
+
+def case_actions_for(case: Case, user: User) -> list[ActionView]:
+    """The transitions ``user`` holds a role for from the case's stage, each with its blockers."""
+    return [ActionView(name, blockers, TRANSITIONS[name].reason_required,
+                       TRANSITIONS[name].sets_revision_deadline, case.campaign.needs_sign_off(name))
+            for name, blockers in cases.available_actions(case, user)]
+
+
+def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list[CriteriaItem]]:
+    """Every node of the criteria tree in order, leaves with their scores, nodes with subtotals."""
+    totals = scoring.case_totals(case)
+    items = db.session.scalars(select(CriteriaItem).where(
+        CriteriaItem.criteria_set_id == case.campaign.criteria_set_id).order_by(CriteriaItem.position)).all()
+    scores = {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
+    evidence_counts = dict(db.session.execute(
+        select(Evidence.item_id, func.count()).where(Evidence.case_id == case.id, Evidence.removed_at.is_(None))
+        .group_by(Evidence.item_id)).all())
+    by_id = {i.id: i for i in items}
+    sums = {i.code: {"appraised": ZERO, "survey": ZERO, "difference": ZERO, "evidence": 0, "methods": set()}
+            for i in items}
+    leaf_values = {}
+    for item in items:
+        if not item.is_leaf:
+            continue
+        s = scores.get(item.id)
+        na = bool(s and s.not_applicable)
+        self_score = s.self_score if s and item.method == "self" else None
+        appraised = s.appraised_score if s and item.method == "self" else None
+        survey = s.survey_score if s else None
+        diff = appraised - self_score if appraised is not None and self_score is not None and not na else None
+        leaf_values[item.id] = (self_score, appraised, survey, diff, na)
+        current = item
+        while current is not None:
+            bucket = sums[current.code]
+            bucket["methods"].add(item.method)
+            if not na:
+                bucket["appraised"] += appraised or ZERO
+                bucket["survey"] += survey or ZERO
+                bucket["difference"] += diff or ZERO
+            bucket["evidence"] += evidence_counts.get(item.id, 0)
+            current = by_id.get(current.parent_id) if current.parent_id else None
+    lines = []
+    for item in items:
+        node = totals.nodes[item.code]
+        if item.is_leaf:
+            self_score, appraised, survey, diff, na = leaf_values[item.id]
+            final = None if na else (survey if item.method == "survey" else appraised)
+            lines.append(ScoreLine(item.code, item.depth, item.title_vi, True, item.method, item.max_points,
+                                   node.own_max, self_score, appraised, survey, final, diff, na,
+                                   evidence_counts.get(item.id, 0)))
+        else:
+            # a subtotal only where the node has items of that kind (no "0,00" survey points on an area without)
+            bucket = sums[item.code]
+            has_self, has_survey = "self" in bucket["methods"], "survey" in bucket["methods"]
+            lines.append(ScoreLine(
+                item.code, item.depth, item.title_vi, False, None, item.max_points, node.own_max,
+                node.self_total if has_self else None, bucket["appraised"] if has_self else None,
+                bucket["survey"] if has_survey else None, node.final_total,
+                bucket["difference"] if has_self else None, False, bucket["evidence"]))
+    return lines, totals, items
+
+
+def evidence_lines(case: Case, items: list[CriteriaItem]) -> dict[str, list[EvidenceLine]]:
+    """The case's current evidence grouped by sub-criterion, in tree order (one query)."""
+    code_of = {i.id: i.code for i in items}
+    order = {i.id: i.position for i in items}
+    rows = db.session.execute(
+        select(Evidence.id, Evidence.item_id, Evidence.file_name, Evidence.size, Evidence.media_type,
+               Evidence.locator, Evidence.uploaded_at, User.name, User.email)
+        .outerjoin(User, User.id == Evidence.uploaded_by_id)
+        .where(Evidence.case_id == case.id, Evidence.removed_at.is_(None))).all()
+    rows = sorted(rows, key=lambda r: (order.get(r.item_id, 0), r.id))
+    grouped: dict[str, list[EvidenceLine]] = {}
+    for r in rows:
+        grouped.setdefault(code_of.get(r.item_id, "?"), []).append(EvidenceLine(
+            r.id, code_of.get(r.item_id, "?"), r.file_name, r.size, r.media_type, r.locator,
+            r.name or r.email or "", r.uploaded_at))
+    return grouped
+
+
+def sign_off_views(case: Case) -> list[SignOffView]:
+    """Every sign-off of the case (pending first, then newest first) with signatures and quorum progress."""
+    rows = db.session.scalars(select(SignOff).where(SignOff.case_id == case.id)
+                              .options(selectinload(SignOff.signatures))
+                              .order_by(SignOff.requested_at.desc(), SignOff.id.desc())).all()
+    if not rows:
+        return []
+    seats = {s.user_id: s for s in db.session.scalars(
+        select(CouncilSeat).where(CouncilSeat.campaign_id == case.campaign_id))}
+    wanted = set(seats) | {r.requested_by_id for r in rows if r.requested_by_id} | {
+        s.user_id for r in rows for s in r.signatures}
+    names = _names(wanted)
+    views = []
+    for r in rows:
+        signed = {s.user_id for s in r.signatures}
+        views.append(SignOffView(
+            r.id, r.transition, r.status, names.get(r.requested_by_id, audit.SYSTEM), r.requested_at,
+            r.closed_at, r.outcome_reason,
+            [SignatureLine(names.get(s.user_id, "?"), s.decision, s.comment, s.signed_at,
+                           bool(seats.get(s.user_id) and seats[s.user_id].is_chair)) for s in r.signatures],
+            signoff.progress(r),
+            sorted(names.get(uid, "?") for uid in seats if uid not in signed) if r.status == "pending" else []))
+    views.sort(key=lambda v: v.status != "pending")
+    return views
+
+
+def _names(user_ids) -> dict[int, str]:
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    return {uid: name or email for uid, name, email in db.session.execute(
+        select(User.id, User.name, User.email).where(User.id.in_(ids)))}
+
+
+_SCORE_FIELDS = ("self_score", "appraised_score", "survey_score", "not_applicable")
+
+
+def _as_points(value):
+    """A score as the audit log stores it ("0.50") back as a Decimal; flags and None unchanged."""
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value
+    return value
+
+
+def timeline(case: Case, limit: int | None = TIMELINE_CAP) -> tuple[list[TimelineEntry], int]:
+    """The case's audit events, newest first (at most ``limit``), and how many there are in all."""
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.case_id == case.id))
+    stmt = (select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq.desc()))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    events = db.session.scalars(stmt).all()
+    names = _names(e.actor_id for e in events)
+    entries = []
+    for e in events:
+        after, before = e.after or {}, e.before or {}
+        reason = after.get("reason") or after.get("comment") or None
+        changes = [(f, _as_points(before.get(f)), _as_points(after.get(f))) for f in _SCORE_FIELDS
+                   if e.action == "score.changed" and (f in after or f in before)]
+        entries.append(TimelineEntry(e.seq, e.occurred_at, e.action, names.get(e.actor_id, e.actor), e.actor,
+                                     e.subject, reason, changes))
+    return entries, total or 0
+
+
+def case_page(case: Case, user: User, now: dt.datetime, *, history_limit: int | None = TIMELINE_CAP) -> CasePage:
+    """Everything the case page shows to ``user`` as of ``now``, read with one query per kind of row."""
+    lines, totals, items = score_lines(case)
+    evidence = evidence_lines(case, items)
+    entries, total_events = timeline(case, history_limit)
+    return CasePage(
+        case=case, stage_vi=STAGE_TITLES_VI[case.stage_enum], stepper=stage_stepper(case),
+        deadline=deadline_view(case, now), actions=case_actions_for(case, user),
+        forms=assessment_forms(case, user), lines=lines, total=totals.total, self_total=totals.self_total,
+        own_max=totals.own_max, percentage=totals.percentage, evidence=evidence,
+        evidence_count=sum(len(v) for v in evidence.values()), sign_offs=sign_off_views(case),
+        timeline=entries, timeline_total=total_events)
