@@ -14,7 +14,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from states import Stage
-from tests.web.helpers import PASSWORD
+from tests.browser.helpers import password_hash
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -112,7 +112,7 @@ def world(make, db):
     campaign = make.campaign()
     for user in (*make.officers.values(), *make.chairs.values(), make.secretariat, make.head, make.leader,
                  *make.council, make.auditor, make.admin):
-        user.set_password(PASSWORD)
+        user.password_hash = password_hash()
     a = make.case_of(campaign, "10001")
     make.advance(a, Stage.self_assessment)
     db.session.commit()

@@ -9,9 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from states import Stage
-from tests.browser.helpers import log_in, screenshot
+from tests.browser.helpers import log_in, password_hash, screenshot
 from tests.factories import NOW, Factory
-from tests.web.helpers import PASSWORD
 from workflow import cases
 
 
@@ -28,7 +27,7 @@ def late_campaign(db, world):
     campaign = f.campaign("late-2023", communes=("20001", "20002", "20003", "20004", "20005"), dues={
         "self_assessment": "2023-11-10", "appraisal": ahead, "survey": ahead, "council_meeting": ahead,
         "publication": ahead})
-    f.secretariat.set_password(PASSWORD)
+    f.secretariat.password_hash = password_hash()
     for code in ("20002", "20003", "20005"):
         f.advance(f.case_of(campaign, code), Stage.self_assessment)
     f.advance(f.case_of(campaign, "20004"), Stage.appraisal)

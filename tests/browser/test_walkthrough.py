@@ -26,6 +26,13 @@ def _item(page, code: str):
     return page.locator(f"article.item[data-code='{code}']")
 
 
+def _post(page, target) -> None:
+    """Click a form's submit button and wait for the page the app answers with (its own flash, not the last)."""
+    button = page.locator(target) if isinstance(target, str) else target
+    with page.expect_navigation():
+        button.click()
+
+
 def _flash_ok(page):
     expect(page.locator(".flash.success")).to_have_count(1)
 
@@ -72,7 +79,7 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     officer.fill("#score-1\\.1\\.2", "1,5")  # the decimal comma, as Vietnamese writes it
     officer.fill("#score-2\\.1\\.1", "2")
     _item(officer, "2.1.1").locator("textarea").fill("Niêm yết công khai tại bộ phận một cửa")
-    officer.click("#save-draft")
+    _post(officer, "#save-draft")
     _flash_ok(officer)
     expect(officer.locator("#progress")).to_have_attribute("data-scored", "3")
     expect(officer.locator("#progress")).to_contain_text("4,50/5,00")  # the survey item is not self-assessed
@@ -82,7 +89,7 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     expect(submit).to_be_enabled()
     screenshot(officer, "self_assessment.png")
 
-    submit.click()
+    _post(officer, submit)
     _flash_ok(officer)
     expect(officer.locator("#read-only")).to_have_attribute("data-stage", "appraisal")
     expect(officer.locator("#score-1\\.1\\.2")).to_be_disabled()
@@ -103,16 +110,16 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     secretariat.fill("input[name='appraised-1.1.2']", "1,5")
     secretariat.fill("input[name='appraised-2.1.1']", "2,5")  # over the maximum of 2
     secretariat.fill("textarea[name='note-2.1.1']", "Thiếu ảnh chụp niêm yết")
-    secretariat.click("#save-appraisal")
+    _post(secretariat, "#save-appraisal")
     expect(_item(secretariat, "2.1.1").locator("small.error[data-error-for='score']")).to_be_visible()
     expect(secretariat.locator("input[name='appraised-2.1.1']")).to_have_value("2,5")  # what was typed is kept
     expect(secretariat.locator("input[name='appraised-1.1.1']")).to_have_value("0,75")
     expect(secretariat.locator("textarea[name='note-2.1.1']")).to_have_value("Thiếu ảnh chụp niêm yết")
     secretariat.fill("input[name='appraised-2.1.1']", "1,25")
-    secretariat.click("#save-appraisal")
+    _post(secretariat, "#save-appraisal")
     _flash_ok(secretariat)
     expect(secretariat.locator("input[name='appraised-2.1.1']")).to_have_value("1,25")
-    secretariat.click("#complete-form button[data-action='complete_appraisal']")
+    _post(secretariat, "#complete-form button[data-action='complete_appraisal']")
     _flash_ok(secretariat)
     secretariat.goto(case_url)
     _stage(secretariat, "survey", "Điều tra xã hội học")
@@ -126,12 +133,12 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     secretariat.reload()
     record = secretariat.locator("#actions form[data-action='record_survey']")
     expect(record).to_have_attribute("data-state", "enabled")
-    record.locator("button[type=submit]").click()
+    _post(secretariat, record.locator("button[type=submit]"))
     _flash_ok(secretariat)
     _stage(secretariat, "council_meeting", "Họp Hội đồng đánh giá")
 
     # the approval needs the council: asking for it opens a sign-off, the case stays put
-    secretariat.locator("#actions form[data-action='approve'] button[type=submit]").click()
+    _post(secretariat, "#actions form[data-action='approve'] button[type=submit]")
     _flash_ok(secretariat)
     _stage(secretariat, "council_meeting", "Họp Hội đồng đánh giá")
     pending = secretariat.locator("#signoff article[data-status='pending']")
@@ -147,7 +154,7 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     row.locator("a").click()
     expect(member.locator("#total")).to_have_text("5,12/7,00 (73,14%)")
     member.fill("#comment", "Đồng ý với kết quả thẩm định")
-    member.click("#approve")
+    _post(member, "#approve")
     _flash_ok(member)
     row = member.locator(f"#pending tr[data-case='{case_id}']")
     expect(row.locator("[data-mine]")).to_have_attribute("data-mine", "approve")
@@ -159,7 +166,7 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     expect(row.locator(".quorum")).to_have_attribute("data-chair", "missing")
     row.locator("input[type=checkbox]").check()
     chair.fill("#bulk-comment", "Thống nhất công bố")
-    chair.click("#approve-selected")
+    _post(chair, "#approve-selected")
     expect(chair.locator("#bulk-results li[data-outcome]")).to_have_attribute("data-outcome", "fired")
     expect(chair.locator("#inbox-empty")).to_be_visible()
     expect(chair.locator("#closed tr[data-status='approved']")).to_have_count(1)
