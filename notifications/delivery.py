@@ -5,7 +5,8 @@ Three short steps so that no transaction is open while we talk to the SMTP serve
 1. claim (one transaction, committed before sending): due rows get ``attempts + 1`` and
    ``next_attempt_at = now + lease``, so no other process picks them up while we hold them.
    PostgreSQL selects them with ``FOR UPDATE SKIP LOCKED``; SQLite serialises writers anyway.
-   If this process dies mid-batch, its rows become due again when the lease runs out.
+   If this process dies mid-batch, its rows become due again when the lease runs out
+   (``OUTBOX_CLAIM_LEASE`` seconds, else long enough for a whole batch of SMTP timeouts).
 2. send, outside any transaction, over one connection (``mail.connect()``).
 3. record (a new transaction): sent rows get ``sent_at`` and the SMTP answer plus an audit
    event ``notification.sent``, the proof that the commune was warned; failures back off
@@ -15,6 +16,7 @@ Three short steps so that no transaction is open while we talk to the SMTP serve
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import smtplib
 import socket
@@ -78,9 +80,19 @@ class _Claimed:
 
 
 def _lease(batch: int) -> dt.timedelta:
+    """How long a claim keeps other processes off a row (OUTBOX_CLAIM_LEASE seconds, if set)."""
+    fixed = current_app.config.get("OUTBOX_CLAIM_LEASE") or os.environ.get("OUTBOX_CLAIM_LEASE")
+    if fixed:
+        return dt.timedelta(seconds=float(fixed))
     # long enough for a whole batch of timeouts, so a slow but live sender keeps its claim
     timeout = float(current_app.config.get("MAIL_TIMEOUT", 10))
     return max(dt.timedelta(minutes=10), dt.timedelta(seconds=2 * batch * timeout))
+
+
+def message_id(key: str, sender: str | None) -> str:
+    """A Message-ID derived from the outbox key: a message re-sent after a crash keeps its identity."""
+    domain = (sender or "").rpartition("@")[2].strip(" >") or "cchc-workflow.invalid"
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
 
 
 def claim(*, now: dt.datetime, batch: int) -> list[_Claimed]:
@@ -121,9 +133,12 @@ def _message(item: _Claimed) -> Message:
         attachments.append(Attachment(
             filename="han-chot.ics", content_type="text/calendar; charset=utf-8; method=PUBLISH",
             data=item.ics.encode("utf-8"), disposition="attachment"))
-    return Message(subject=item.subject, recipients=[item.recipient], body=item.body_text,
-                   html=item.body_html, attachments=attachments,
-                   extra_headers={"X-CCHC-Outbox-Key": item.key[:200]})
+    message = Message(subject=item.subject, recipients=[item.recipient], body=item.body_text,
+                      html=item.body_html, attachments=attachments,
+                      extra_headers={"X-CCHC-Outbox-Key": item.key[:200]})
+    sender = message.sender if isinstance(message.sender, str) else (message.sender or ("", ""))[1]
+    message.msgId = message_id(item.key, sender)
+    return message
 
 
 def _is_permanent(exc: Exception) -> bool:

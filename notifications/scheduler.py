@@ -1,9 +1,15 @@
 """The scheduler: periodic jobs (sweep, delivery, daily digest), each in an app context, each committing.
 
-Run it as its own process (``flask scheduler run``) in production. Two such processes may run for
-fail-over without double effects: the sweep's messages have unique outbox keys, delivery claims rows
-before sending, digests have one key per user and day, and a lease in ``scheduler_state`` lets
-only one process do the sweep and the digest at a time (the other takes over when the lease lapses).
+Run it as its own process (``flask scheduler run``) in production. Two such processes may run at
+once for fail-over without double effects, and both do useful work:
+
+- the sweep commits batch by batch; on PostgreSQL each batch locks its deadline rows with
+  ``FOR UPDATE SKIP LOCKED``, so two sweeps share the due deadlines; every message has a unique
+  outbox key, so even a repeated decision cannot queue it twice;
+- delivery claims rows (``SKIP LOCKED``, a lease in ``next_attempt_at``) before sending, so a row
+  is sent by one process; a process that dies leaves its claimed rows to the others after the lease;
+- digests have one key per user and day, and a lease in ``scheduler_state`` keeps the second
+  process from even rendering them.
 """
 
 from __future__ import annotations
@@ -14,18 +20,19 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from flask import Flask
-from sqlalchemy import or_, update
+from flask import Flask, current_app
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import SchedulerState, db
+from models import Deadline, OutboxMessage, SchedulerState, db
 from workflow.clock import LOCAL_TZ, utcnow
 
 from . import delivery, digest
@@ -35,6 +42,57 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY = dt.timedelta(minutes=5)
 DELIVER_EVERY = dt.timedelta(minutes=1)
 DIGEST_AT = dt.time(7, 30)  # local time (Asia/Ho_Chi_Minh)
+START_DELAY = dt.timedelta(seconds=5)
+ALL_JOBS = ("sweep", "deliver", "digest")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How often and how much: app config first, then the environment variable, then the default.
+
+    ``SCHEDULER_SWEEP_EVERY`` / ``SCHEDULER_DELIVER_EVERY`` (seconds), ``SCHEDULER_SWEEP_BATCH``
+    (deadlines per transaction), ``SCHEDULER_DELIVER_BATCH`` (messages per SMTP session),
+    ``SCHEDULER_JOBS`` (comma-separated subset of sweep,deliver,digest).
+    """
+
+    sweep_every: dt.timedelta = SWEEP_EVERY
+    deliver_every: dt.timedelta = DELIVER_EVERY
+    sweep_batch: int = 50
+    deliver_batch: int = 200
+    jobs: tuple[str, ...] = ALL_JOBS
+
+    @classmethod
+    def of(cls, app: Flask) -> Settings:
+        def get(name: str, default):
+            value = app.config.get(name)
+            if value is None:
+                value = os.environ.get(name)
+            return default if value in (None, "") else value
+
+        jobs = get("SCHEDULER_JOBS", ",".join(ALL_JOBS))
+        if isinstance(jobs, str):
+            jobs = [j.strip() for j in jobs.split(",") if j.strip()]
+        unknown = sorted(set(jobs) - set(ALL_JOBS))
+        if unknown:
+            raise ValueError(f"SCHEDULER_JOBS: unknown job(s) {', '.join(unknown)}")
+        return cls(
+            sweep_every=dt.timedelta(seconds=float(get("SCHEDULER_SWEEP_EVERY", SWEEP_EVERY.total_seconds()))),
+            deliver_every=dt.timedelta(seconds=float(get("SCHEDULER_DELIVER_EVERY",
+                                                         DELIVER_EVERY.total_seconds()))),
+            sweep_batch=int(get("SCHEDULER_SWEEP_BATCH", 50)),
+            deliver_batch=int(get("SCHEDULER_DELIVER_BATCH", 200)),
+            jobs=tuple(j for j in ALL_JOBS if j in jobs),
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if "sweep" in self.jobs:
+            parts.append(f"sweep every {self.sweep_every} ({self.sweep_batch} deadlines per transaction)")
+        if "deliver" in self.jobs:
+            parts.append(f"delivery every {self.deliver_every} ({self.deliver_batch} messages per session)")
+        if "digest" in self.jobs:
+            parts.append(f"digest at {DIGEST_AT:%H:%M} Asia/Ho_Chi_Minh")
+        return ", ".join(parts)
 
 
 def owner_id() -> str:
@@ -78,23 +136,24 @@ def mark_completed(name: str, *, now: dt.datetime) -> None:
 
 
 def run_sweep(*, now: dt.datetime, owner: str) -> str:
-    """Queue every notice due by ``now`` (workflow.sweep, part A), if this process holds the lease."""
-    try:
-        from workflow import sweep as sweep_module
-    except ImportError:  # the sweep is not installed in this build
-        return "sweep: not available"
-    if not take_lease("sweep", owner=owner, now=now, ttl=SWEEP_EVERY - dt.timedelta(seconds=30)):
-        return "sweep: another scheduler holds the lease"
-    report = sweep_module.sweep(now=now)
-    db.session.commit()
-    return report.summary() if hasattr(report, "summary") else "sweep done"
+    """Queue every notice due by ``now`` (workflow.sweep), committing batch by batch.
+
+    No lease: concurrent sweeps share the deadlines through row locks (see the module docstring).
+    """
+    from workflow import sweep as sweep_module
+
+    db.session.commit()  # each batch starts a clean transaction of its own
+    report = sweep_module.sweep(now=now, ran_at=utcnow(), batch=Settings.of(current_app).sweep_batch,
+                                commit=db.session.commit)
+    return f"{report.summary()} in {report.batches} batch(es) by {owner}"
 
 
 def run_delivery(*, now: dt.datetime, owner: str) -> str:
     """Send what is due; batches until nothing is left (row claims make this safe in parallel)."""
     total = delivery.DeliveryReport(owner=owner)
+    batch = Settings.of(current_app).deliver_batch
     while True:
-        report = delivery.deliver(now=now, owner=owner)
+        report = delivery.deliver(now=now, batch=batch, owner=owner)
         total.claimed += report.claimed
         total.sent += report.sent
         total.retrying += report.retrying
@@ -102,7 +161,7 @@ def run_delivery(*, now: dt.datetime, owner: str) -> str:
         if report.claimed == 0 or report.sent == 0:
             mark_completed("deliver", now=now)
             db.session.commit()
-            return total.describe()
+            return f"delivery by {owner}: {total.describe()}"
 
 
 def run_digest(*, now: dt.datetime, owner: str) -> str:
@@ -133,24 +192,61 @@ def run_job(app: Flask, name: str, *, now: dt.datetime | None = None, owner: str
         return summary
 
 
-def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
-    """Add the three jobs with stable ids: coalesced, one instance at a time, with misfire grace."""
+def is_drained(*, now: dt.datetime, jobs: Iterable[str] = ALL_JOBS) -> bool:
+    """Nothing left for these jobs: no deadline with a notice due, no message queued (even if leased)."""
+    jobs = set(jobs)
+    if "sweep" in jobs and db.session.scalar(select(Deadline.id).where(
+            Deadline.completed_at.is_(None), Deadline.next_notice_at <= now).limit(1)) is not None:
+        return False
+    if "deliver" in jobs and db.session.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.status == "queued").limit(1)) is not None:
+        return False
+    return True
+
+
+def configure(scheduler: BaseScheduler, app: Flask, settings: Settings | None = None) -> BaseScheduler:
+    """Add the jobs with stable ids: coalesced, one instance at a time, with misfire grace."""
+    settings = settings or Settings.of(app)
     defaults = {"coalesce": True, "max_instances": 1, "replace_existing": True}
     # sweep and delivery also run at start-up: a restarted scheduler catches up at once
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
-    scheduler.add_job(run_job, IntervalTrigger(seconds=SWEEP_EVERY.total_seconds()), args=(app, "sweep"),
-                      id="sweep", name="reminder sweep", misfire_grace_time=120, next_run_time=soon, **defaults)
-    scheduler.add_job(run_job, IntervalTrigger(seconds=DELIVER_EVERY.total_seconds()), args=(app, "deliver"),
-                      id="deliver", name="outbox delivery", misfire_grace_time=50,
-                      next_run_time=soon + dt.timedelta(seconds=5), **defaults)
-    scheduler.add_job(run_job, CronTrigger(hour=DIGEST_AT.hour, minute=DIGEST_AT.minute, timezone=LOCAL_TZ),
-                      args=(app, "digest"), id="digest", name="daily digest", misfire_grace_time=3 * 3600,
-                      **defaults)
+    delay = min(START_DELAY, settings.sweep_every, settings.deliver_every)
+    soon = dt.datetime.now(dt.UTC) + delay
+    if "sweep" in settings.jobs:
+        scheduler.add_job(run_job, IntervalTrigger(seconds=settings.sweep_every.total_seconds()),
+                          args=(app, "sweep"), id="sweep", name="reminder sweep",
+                          misfire_grace_time=120, next_run_time=soon, **defaults)
+    if "deliver" in settings.jobs:
+        scheduler.add_job(run_job, IntervalTrigger(seconds=settings.deliver_every.total_seconds()),
+                          args=(app, "deliver"), id="deliver", name="outbox delivery", misfire_grace_time=50,
+                          next_run_time=soon + delay, **defaults)
+    if "digest" in settings.jobs:
+        scheduler.add_job(run_job, CronTrigger(hour=DIGEST_AT.hour, minute=DIGEST_AT.minute, timezone=LOCAL_TZ),
+                          args=(app, "digest"), id="digest", name="daily digest",
+                          misfire_grace_time=3 * 3600, **defaults)
     return scheduler
 
 
-def blocking_scheduler(app: Flask) -> BlockingScheduler:
-    return configure(BlockingScheduler(timezone=dt.UTC), app)
+def stop_when_drained(scheduler: BaseScheduler, app: Flask, settings: Settings) -> None:
+    """Add a job that shuts the scheduler down once ``is_drained`` (tests, one-off catch-up runs)."""
+    every = min(settings.sweep_every, settings.deliver_every)
+
+    def check() -> None:
+        with app.app_context():
+            try:
+                drained = is_drained(now=utcnow(), jobs=settings.jobs)
+            finally:
+                db.session.remove()
+        if drained:
+            log.info("nothing due and nothing queued: stopping")
+            scheduler.shutdown(wait=False)
+
+    scheduler.add_job(check, IntervalTrigger(seconds=every.total_seconds()), id="drained",
+                      name="stop when drained", coalesce=True, max_instances=1,
+                      next_run_time=dt.datetime.now(dt.UTC) + 2 * min(START_DELAY, every))
+
+
+def blocking_scheduler(app: Flask, settings: Settings | None = None) -> BlockingScheduler:
+    return configure(BlockingScheduler(timezone=dt.UTC), app, settings)
 
 
 _web_lock = threading.Lock()

@@ -3,6 +3,12 @@
 It reads only open deadlines whose ``next_notice_at`` has passed (a partial index), so a sweep with
 nothing due is one indexed query. Messages are enqueued in the caller's transaction and leave after
 commit, from the delivery job.
+
+Given ``commit``, the sweep works in batches of ``batch`` deadlines, one transaction each: a batch's
+messages and the advance of its deadlines' ``next_notice_at`` commit together, so a process killed
+mid-sweep leaves every deadline either fully swept or untouched. On PostgreSQL each batch locks its
+deadline rows with ``FOR UPDATE SKIP LOCKED``: two scheduler processes sweeping at once share the
+deadlines instead of both working on the same ones (the unique outbox keys stay the last guard).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ class SweepReport:
     enqueued: int = 0  # new outbox messages
     already_queued: int = 0  # messages whose key was already in the outbox
     skipped: int = 0  # notices recorded as skipped (too late, superseded, nobody to send to)
+    batches: int = 0  # transactions committed (batch mode)
     keys: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -54,31 +61,54 @@ def _default_enqueue():
 
 
 def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.datetime | None = None,
-          enqueue: Callable[..., bool] | None = None, progress=None) -> SweepReport:
+          enqueue: Callable[..., bool] | None = None, progress=None, batch: int = 50,
+          commit: Callable[[], None] | None = None) -> SweepReport:
     """Queue every notice due by ``now`` (skipping stale ones) and move each deadline to its next notice.
 
     ``ran_at`` is the wall-clock moment recorded as the last completed sweep (``now`` when not given);
-    ``progress`` wraps the due deadlines for display (e.g. ``click.progressbar``). The caller commits.
+    ``progress`` wraps the due deadlines for display (e.g. ``click.progressbar``). Without ``commit``
+    it is one pass in the caller's transaction (the caller commits); with it, batches of ``batch``
+    deadlines are committed one by one (the scheduler's way).
     """
     enqueue = enqueue or _default_enqueue()
     report = SweepReport(as_of=now)
-    stmt = select(Deadline).where(Deadline.completed_at.is_(None), Deadline.next_notice_at <= now)
-    if campaign is not None:
-        stmt = stmt.join(Case, Case.id == Deadline.case_id).where(Case.campaign_id == campaign.id)
-    rows = db.session.scalars(stmt.order_by(Deadline.next_notice_at, Deadline.id)).all()
-    # per campaign: its policy/calendar and its people, read once per sweep
-    known: dict[int, tuple[reminders.Planner, reminders.Directory]] = {}
-    with (progress(rows) if progress and rows else nullcontext(rows)) as items:
-        for row in items:
-            report.deadlines += 1
-            _sweep_deadline(row, now, enqueue, report, known)
+    while True:
+        rows = _claim_due(now, campaign, batch if commit is not None else None)
+        if not rows:
+            break
+        # per campaign: its policy/calendar and its people, read once per batch (fresh after a commit)
+        known: dict[int, tuple[reminders.Planner, reminders.Directory]] = {}
+        with (progress(rows) if progress else nullcontext(rows)) as items:
+            for row in items:
+                report.deadlines += 1
+                _sweep_deadline(row, now, enqueue, report, known)
+        if commit is None:
+            break
+        commit()
+        report.batches += 1
     state = db.session.get(SchedulerState, SWEEP_JOB)
     if state is None:
         state = SchedulerState(name=SWEEP_JOB)
         db.session.add(state)
     state.last_completed_at, state.last_as_of = ran_at or now, now
     db.session.flush()
+    if commit is not None:
+        commit()
     return report
+
+
+def _claim_due(now: dt.datetime, campaign: Campaign | None, limit: int | None) -> list[Deadline]:
+    """Open deadlines with a notice due, earliest first; on PostgreSQL locked for this transaction."""
+    stmt = select(Deadline).where(Deadline.completed_at.is_(None), Deadline.next_notice_at <= now)
+    if campaign is not None:
+        stmt = stmt.join(Case, Case.id == Deadline.case_id).where(Case.campaign_id == campaign.id)
+    stmt = stmt.order_by(Deadline.next_notice_at, Deadline.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # another sweeper's rows are left to it; SQLite serialises writers instead
+        stmt = stmt.with_for_update(skip_locked=True, of=Deadline)
+    return list(db.session.scalars(stmt).all())
 
 
 def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepReport,

@@ -95,11 +95,44 @@ def test_run_job_sweep_queues_and_marks_the_sweep(app, db, make):
     make.advance(make.case_of(campaign, "10001"), Stage.self_assessment)
     db.session.commit()
     moment = dt.datetime(2023, 11, 8, 2, 0, tzinfo=dt.UTC)  # 08/11 09:00 local: 2 working days before
-    scheduler.run_job(app, "sweep", now=moment, owner="t")
+    first = scheduler.run_job(app, "sweep", now=moment, owner="t")
+    assert "1 message(s) queued" in first and "by t" in first
     db.session.expire_all()
     assert db.session.get(SchedulerState, "sweep").last_as_of == moment
-    # a second scheduler right after: the lease keeps it out, nothing doubles
-    assert "lease" in scheduler.run_job(app, "sweep", now=moment + dt.timedelta(minutes=1), owner="other")
+    # a second scheduler right after: the deadline has moved on, nothing doubles
+    again = scheduler.run_job(app, "sweep", now=moment + dt.timedelta(minutes=1), owner="other")
+    assert "0 deadline(s) due, 0 message(s) queued" in again
+    assert len(db.session.scalars(select(OutboxMessage)).all()) == 1
+
+
+def test_scheduler_settings_come_from_config_or_environment(app, monkeypatch):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    monkeypatch.setenv("SCHEDULER_SWEEP_EVERY", "2.5")
+    monkeypatch.setenv("SCHEDULER_JOBS", "sweep, deliver")
+    app.config["SCHEDULER_DELIVER_BATCH"] = 7
+    settings = scheduler.Settings.of(app)
+    assert settings.sweep_every == dt.timedelta(seconds=2.5) and settings.deliver_batch == 7
+    assert settings.jobs == ("sweep", "deliver")
+    sched = scheduler.configure(BackgroundScheduler(timezone=dt.UTC), app, settings)
+    assert {job.id for job in sched.get_jobs()} == {"sweep", "deliver"}
+    assert sched.get_job("sweep").trigger.interval == dt.timedelta(seconds=2.5)
+    monkeypatch.setenv("SCHEDULER_JOBS", "sweep,nap")
+    with pytest.raises(ValueError, match="nap"):
+        scheduler.Settings.of(app)
+
+
+def test_drained_means_nothing_due_and_nothing_queued(app, db, make):
+    campaign = make.campaign()
+    make.advance(make.case_of(campaign, "10001"), Stage.self_assessment)
+    db.session.commit()
+    before_first_reminder = dt.datetime(2023, 11, 2, 2, 0, tzinfo=dt.UTC)
+    first_reminder = dt.datetime(2023, 11, 3, 2, 0, tzinfo=dt.UTC)
+    assert scheduler.is_drained(now=before_first_reminder)
+    assert not scheduler.is_drained(now=first_reminder)
+    scheduler.run_job(app, "sweep", now=first_reminder, owner="t")
+    assert not scheduler.is_drained(now=first_reminder)  # the reminder waits in the outbox
+    assert scheduler.is_drained(now=first_reminder, jobs=("sweep",))
 
 
 def test_scheduler_is_not_started_in_tests_or_when_disabled(app):

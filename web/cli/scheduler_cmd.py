@@ -19,21 +19,49 @@ group = click.Group("scheduler", help="The periodic jobs: reminder sweep, delive
 
 
 @group.command("run")
-def run_command():
+@click.option("--sweep-every", type=click.FloatRange(min=0.1), envvar="SCHEDULER_SWEEP_EVERY",
+              help="seconds between sweeps [default: 300]")
+@click.option("--deliver-every", type=click.FloatRange(min=0.1), envvar="SCHEDULER_DELIVER_EVERY",
+              help="seconds between delivery runs [default: 60]")
+@click.option("--sweep-batch", type=click.IntRange(1, 100000), envvar="SCHEDULER_SWEEP_BATCH",
+              help="deadlines per sweep transaction [default: 50]")
+@click.option("--deliver-batch", type=click.IntRange(1, 5000), envvar="SCHEDULER_DELIVER_BATCH",
+              help="messages per SMTP session [default: 200]")
+@click.option("--claim-lease", type=click.FloatRange(min=1), envvar="OUTBOX_CLAIM_LEASE",
+              help="seconds a delivery claim keeps other processes off a message "
+                   "[default: 10 minutes, more for long batches]")
+@click.option("--jobs", envvar="SCHEDULER_JOBS", default=None,
+              help="comma-separated jobs to run [default: sweep,deliver,digest]")
+@click.option("--exit-when-drained", is_flag=True, envvar="SCHEDULER_EXIT_WHEN_DRAINED",
+              help="stop once no deadline has a notice due and no message is queued (tests, catch-up runs)")
+def run_command(sweep_every, deliver_every, sweep_batch, deliver_batch, claim_lease, jobs, exit_when_drained):
     """Run the scheduler in the foreground (production: its own process, e.g. a systemd unit)."""
     # job summaries and failures go to stderr (journald/docker logs), one line each
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = current_app._get_current_object()
-    sched = scheduler.blocking_scheduler(app)
+    for name, value in (("SCHEDULER_SWEEP_EVERY", sweep_every), ("SCHEDULER_DELIVER_EVERY", deliver_every),
+                        ("SCHEDULER_SWEEP_BATCH", sweep_batch), ("SCHEDULER_DELIVER_BATCH", deliver_batch),
+                        ("OUTBOX_CLAIM_LEASE", claim_lease), ("SCHEDULER_JOBS", jobs)):
+        if value is not None:
+            app.config[name] = value
+    try:
+        settings = scheduler.Settings.of(app)
+    except ValueError as exc:
+        fail(str(exc))
+    if not settings.jobs:
+        fail("--jobs: name at least one of sweep, deliver, digest")
+    sched = scheduler.blocking_scheduler(app, settings)
+    if exit_when_drained:
+        scheduler.stop_when_drained(sched, app, settings)
 
     def stop(signum, _frame):
         click.echo(f"signal {signum}: stopping after the running jobs", err=True)
         sched.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
-    click.echo(f"scheduler {scheduler.owner_id()}: sweep every {scheduler.SWEEP_EVERY}, delivery every "
-               f"{scheduler.DELIVER_EVERY}, digest at {scheduler.DIGEST_AT:%H:%M} Asia/Ho_Chi_Minh")
+    click.echo(f"scheduler {scheduler.owner_id()}: {settings.describe()}"
+               + ("; exits when drained" if exit_when_drained else ""))
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):
