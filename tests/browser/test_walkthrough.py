@@ -13,8 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from playwright.sync_api import expect
+from sqlalchemy import func, select
 
-from models import Case
+from models import AuditEvent, Case
 from tests.browser.helpers import log_in, screenshot, small_pdf
 from workflow import scores
 from workflow.clock import utcnow
@@ -183,3 +184,42 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     screenshot(secretariat, "case.png")
     officer.goto(case_url)
     _stage(officer, "publication", "Phê duyệt, công bố")
+
+    # --- 6. the auditor reads the history, the case as it stood, and checks the chain -----------------
+    auditor = new_page()
+    log_in(auditor, world.auditor.email)
+    expect(auditor).to_have_url(re.compile(r"/audit$"))  # the auditor's home
+    auditor.fill("#f-case", str(case_id))
+    auditor.click("#filters button[type=submit]")
+    db.session.expire_all()
+    logged = db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.case_id == case_id))
+    expect(auditor.locator("#total")).to_have_attribute("data-total", str(logged))
+    rows = auditor.locator("#history tbody tr[data-seq]")
+    expect(rows).to_have_count(logged)
+    expect(rows.filter(has=auditor.locator("td:nth-child(4)", has_text="evidence.added"))).to_have_count(1)
+    expect(auditor.locator("#history tr[data-action='signoff.signed']")).to_have_count(2)
+    expect(auditor.locator("#history tr[data-action='case.transition']")).to_have_count(5)
+    # from an event to the case as it stood then (to the minute: this whole walk took less than that)
+    auditor.locator("#history tr[data-action='evidence.added'] a").click()
+    expect(auditor.locator("[data-stage-now]")).to_have_attribute("data-stage-now", "publication")
+    expect(auditor.locator("#total-now")).to_have_text("5,12/7,00 (73,14%)")
+    expect(auditor.locator("#evidence-then-list")).to_contain_text(PDF_NAME)
+    # ... and on a chosen date: the day the case was opened (1 Nov 2023), before anything was scored
+    auditor.fill("#at", "01/11/2023")
+    auditor.click("#as-of-form button[type=submit]")
+    expect(auditor.locator("[data-stage-then]")).to_have_attribute("data-stage-then", "self_assessment")
+    expect(auditor.locator("#self-then")).to_have_text("0,00")
+    expect(auditor.locator("#evidence-then")).to_have_text("0")
+    expect(auditor.locator("#total-now")).to_have_text("5,12/7,00 (73,14%)")
+
+    auditor.goto("/audit/integrity")
+    _post(auditor, "#run-check button[type=submit]")
+    result = auditor.locator("#result")
+    expect(result).to_have_class(re.compile(r"\bok\b"))
+    expect(result).to_have_attribute("data-ok", "yes")
+    assert int(result.get_attribute("data-checked")) >= logged
+
+    # read-only: the auditor sees the case but is offered nothing to do on it
+    auditor.goto(case_url)
+    _stage(auditor, "publication", "Phê duyệt, công bố")
+    expect(auditor.locator("#actions")).to_have_count(0)
