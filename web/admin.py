@@ -424,7 +424,7 @@ def campaign(key: str):
     waiting = len(plans.cases_in_planning(found))
     line = users.campaign_lines(found)[0]
     return render_template("admin/campaign.html", campaign=found, line=line, waiting=waiting,
-                           page=users.Page.of_list(shown, _page(), SCHEDULE_PER_PAGE), total=len(notices),
+                           page=users.Page.of_list(shown, _page(), current_app.config.get("ADMIN_SCHEDULE_PER_PAGE", SCHEDULE_PER_PAGE)), total=len(notices),
                            communes=communes, commune=commune, kind=kind, as_of=request.args.get("as_of", ""))
 
 
