@@ -13,6 +13,8 @@ from tests.browser.helpers import log_in, password_hash, screenshot
 from tests.factories import NOW, Factory
 from workflow import cases
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def late_campaign(db, world):

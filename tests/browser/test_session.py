@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import log_in, log_out
+
+pytestmark = pytest.mark.browser
 
 
 def test_login_then_logout(page, world):

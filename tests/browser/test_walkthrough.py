@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
@@ -19,6 +20,8 @@ from models import AuditEvent, Case
 from tests.browser.helpers import log_in, screenshot, small_pdf
 from workflow import scores
 from workflow.clock import utcnow
+
+pytestmark = pytest.mark.browser
 
 PDF_NAME = "ke-hoach-cchc-2023.pdf"
 
