@@ -101,6 +101,11 @@ def case(case_id: int):
     here = url_for("pages.case", case_id=found.id, as_of=as_of or None)
     return render_template("case.html", p=page, c=found, forms=forms, refusal=refusal,
                            refused_items=refused_items,
-                           here=here, as_of=as_of, show_all=show_all, transition_labels=TRANSITION_LABELS,
-                           action_labels=ACTION_LABELS,
-                           stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()}, field_labels=FIELD_LABELS, blockers_shown=BLOCKERS_SHOWN)
+                           here=here, as_of=as_of, show_all=show_all, transition_labels=_strings(TRANSITION_LABELS),
+                           action_labels=_strings(ACTION_LABELS),
+                           stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()}, field_labels=_strings(FIELD_LABELS), blockers_shown=BLOCKERS_SHOWN)
+
+
+def _strings(labels: dict) -> dict[str, str]:
+    """Lazy labels translated once per page (not once per timeline row)."""
+    return {key: str(label) for key, label in labels.items()}

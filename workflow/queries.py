@@ -306,61 +306,69 @@ def case_actions_for(case: Case, user: User) -> list[ActionView]:
             for name, blockers in cases.available_actions(case, user)]
 
 
-def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list[CriteriaItem]]:
-    """Every node of the criteria tree in order, leaves with their scores, nodes with subtotals."""
+def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list]:
+    """Every node of the criteria tree in order, leaves with their scores, nodes with subtotals.
+
+    Totals come from ``scoring.case_totals`` (the one place they are computed); the rows are read as
+    plain columns, which costs a fraction of loading them as objects a second time.
+    """
     totals = scoring.case_totals(case)
-    items = db.session.scalars(select(CriteriaItem).where(
-        CriteriaItem.criteria_set_id == case.campaign.criteria_set_id).order_by(CriteriaItem.position)).all()
-    scores = {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
+    items = db.session.execute(
+        select(CriteriaItem.id, CriteriaItem.parent_id, CriteriaItem.code, CriteriaItem.depth,
+               CriteriaItem.title_vi, CriteriaItem.max_points, CriteriaItem.method, CriteriaItem.position)
+        .where(CriteriaItem.criteria_set_id == case.campaign.criteria_set_id)
+        .order_by(CriteriaItem.position)).all()
+    scores = {row[0]: tuple(row[1:]) for row in db.session.execute(
+        select(Score.item_id, Score.self_score, Score.appraised_score, Score.survey_score, Score.not_applicable)
+        .where(Score.case_id == case.id))}
     evidence_counts = dict(db.session.execute(
         select(Evidence.item_id, func.count()).where(Evidence.case_id == case.id, Evidence.removed_at.is_(None))
         .group_by(Evidence.item_id)).all())
-    by_id = {i.id: i for i in items}
-    sums = {i.code: {"appraised": ZERO, "survey": ZERO, "difference": ZERO, "evidence": 0, "methods": set()}
-            for i in items}
+    parent_of = {row[0]: row[1] for row in items}
+    # per node: [appraised, survey, difference, evidence files, has self items, has survey items]
+    sums = {row[0]: [ZERO, ZERO, ZERO, 0, False, False] for row in items}
     leaf_values = {}
-    for item in items:
-        if not item.is_leaf:
+    for item_id, _parent, _code, _depth, _title, _max, method, _pos in items:
+        if method is None:
             continue
-        s = scores.get(item.id)
-        na = bool(s and s.not_applicable)
-        self_score = s.self_score if s and item.method == "self" else None
-        appraised = s.appraised_score if s and item.method == "self" else None
-        survey = s.survey_score if s else None
+        self_score, appraised, survey, na = scores.get(item_id, (None, None, None, False))
+        if method != "self":
+            self_score = appraised = None
         diff = appraised - self_score if appraised is not None and self_score is not None and not na else None
-        leaf_values[item.id] = (self_score, appraised, survey, diff, na)
-        current = item
-        while current is not None:
-            bucket = sums[current.code]
-            bucket["methods"].add(item.method)
+        files = evidence_counts.get(item_id, 0)
+        leaf_values[item_id] = (self_score, appraised, survey, diff, bool(na), files)
+        node = item_id
+        while node is not None:
+            bucket = sums[node]
+            if method == "self":
+                bucket[4] = True
+            else:
+                bucket[5] = True
             if not na:
-                bucket["appraised"] += appraised or ZERO
-                bucket["survey"] += survey or ZERO
-                bucket["difference"] += diff or ZERO
-            bucket["evidence"] += evidence_counts.get(item.id, 0)
-            current = by_id.get(current.parent_id) if current.parent_id else None
+                bucket[0] += appraised or ZERO
+                bucket[1] += survey or ZERO
+                bucket[2] += diff or ZERO
+            bucket[3] += files
+            node = parent_of[node]
     lines = []
-    for item in items:
-        node = totals.nodes[item.code]
-        if item.is_leaf:
-            self_score, appraised, survey, diff, na = leaf_values[item.id]
-            final = None if na else (survey if item.method == "survey" else appraised)
-            lines.append(ScoreLine(item.code, item.depth, item.title_vi, True, item.method, item.max_points,
-                                   node.own_max, self_score, appraised, survey, final, diff, na,
-                                   evidence_counts.get(item.id, 0)))
+    for item_id, _parent, code, depth, title, max_points, method, _pos in items:
+        node = totals.nodes[code]
+        if method is not None:
+            self_score, appraised, survey, diff, na, files = leaf_values[item_id]
+            final = None if na else (survey if method == "survey" else appraised)
+            lines.append(ScoreLine(code, depth, title, True, method, max_points, node.own_max, self_score,
+                                   appraised, survey, final, diff, na, files))
         else:
             # a subtotal only where the node has items of that kind (no "0,00" survey points on an area without)
-            bucket = sums[item.code]
-            has_self, has_survey = "self" in bucket["methods"], "survey" in bucket["methods"]
+            appraised, survey, diff, files, has_self, has_survey = sums[item_id]
             lines.append(ScoreLine(
-                item.code, item.depth, item.title_vi, False, None, item.max_points, node.own_max,
-                node.self_total if has_self else None, bucket["appraised"] if has_self else None,
-                bucket["survey"] if has_survey else None, node.final_total,
-                bucket["difference"] if has_self else None, False, bucket["evidence"]))
+                code, depth, title, False, None, max_points, node.own_max,
+                node.self_total if has_self else None, appraised if has_self else None,
+                survey if has_survey else None, node.final_total, diff if has_self else None, False, files))
     return lines, totals, items
 
 
-def evidence_lines(case: Case, items: list[CriteriaItem]) -> dict[str, list[EvidenceLine]]:
+def evidence_lines(case: Case, items) -> dict[str, list[EvidenceLine]]:
     """The case's current evidence grouped by sub-criterion, in tree order (one query)."""
     code_of = {i.id: i.code for i in items}
     order = {i.id: i.position for i in items}

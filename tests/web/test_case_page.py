@@ -333,3 +333,28 @@ def test_every_viewer_role_gets_the_page(app, world):
         _html(logged_in(app, user), case)
     for user in (world.officers["10002"], world.chairs["10002"]):
         assert logged_in(app, user).get(f"/cases/{case.id}").status_code == 404
+
+
+def test_the_number_of_queries_does_not_grow_with_files_and_history(app, world, db, now):
+    from sqlalchemy import event
+
+    case = _case(world)
+    case_id = case.id
+    client = logged_in(app, world.secretariat)
+    statements = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a, **k: statements.append(1))
+
+    def count() -> int:
+        with app.app_context():  # a fresh session, as each request has in production
+            statements.clear()
+            assert client.get(f"/cases/{case_id}").status_code == 200
+            return len(statements)
+
+    small = count()
+    officer = world.officers["10001"]
+    for n in range(12):
+        evidence.add_evidence(case, ("1.1.1", "1.1.2", "2.1.1")[n % 3], officer, now=now,
+                              file_name=f"tl-{n}.pdf", data=PDF + str(n).encode(), media_type=None)
+    _fill_self(world, case, now)
+    db.session.commit()
+    assert count() == small
