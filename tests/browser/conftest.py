@@ -72,8 +72,9 @@ def live_server(app, db):
 @pytest.fixture(scope="session")
 def browser():
     """One headless chromium for the whole run, with a fresh user-data dir."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)  # the machine is shared: allow a slow page, never sleep
     # launch() gives chromium a fresh temporary user-data dir of its own (removed on close)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

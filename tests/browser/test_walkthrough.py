@@ -64,7 +64,9 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     log_in(officer, world.officers["10001"].email)
     officer.click(f"a[href='{case_url}']")  # from the officer's case list
     _stage(officer, "self_assessment", "Tự đánh giá, chấm điểm")
-    expect(officer.locator("#actions [data-action='submit']")).to_have_attribute("data-state", "blocked")
+    blocked = officer.locator("#actions [data-action='submit']")
+    expect(blocked).to_have_attribute("data-state", "blocked")
+    expect(blocked).to_have_attribute("data-blockers", "3")  # three sub-criteria without a score
     officer.click("#link-self-assessment")
     expect(officer.locator("#submit-section button[data-action='submit']")).to_be_disabled()
     expect(officer.locator("#progress")).to_have_attribute("data-scored", "0")
