@@ -192,3 +192,46 @@ def test_campaign_lines_count_cases_per_stage(db, world):
     [line] = users.campaign_lines()
     assert line.total == 2 and line.stages == {"planning": 2}
     assert users.directory_counts()["cases"] == 2
+
+
+def test_two_admins_deactivating_each_other_at_once_leave_one_active(app, db, world, now):
+    """The active admins' rows are locked while the rule is checked: a race cannot leave no admin."""
+    import threading
+
+    from workflow import txn
+    from workflow.errors import Conflict
+
+    second = world.user("admin2@example.vn", Role.admin)
+    db.session.commit()
+    pairs = [(world.admin.id, second.id), (second.id, world.admin.id)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run(actor_id: int, target_id: int):
+        with app.app_context():
+            try:
+                actor, target = db.session.get(User, actor_id), db.session.get(User, target_id)
+                barrier.wait(timeout=10)
+                with txn.guarded():
+                    users.set_active(target, False, actor=actor, now=now)
+                txn.commit()
+                outcomes.append("won")
+            except InvalidInput as exc:
+                outcomes.append(exc.message)
+            except Conflict:
+                outcomes.append("conflict")
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) in (["conflict", "won"], [users.LAST_ADMIN, "won"], ["conflict", "conflict"]), outcomes
+    db.session.expire_all()
+    active = db.session.scalars(select(User.email).where(User.id.in_([world.admin.id, second.id]),
+                                                         User.active.is_(True))).all()
+    assert len(active) == (2 if outcomes == ["conflict", "conflict"] else 1)
