@@ -8,10 +8,11 @@ from flask_login import current_user, login_required
 
 from states import STAGE_TITLES_VI, Role
 from workflow import queries
+from workflow.clock import local_date
 from workflow.errors import Blocker
 
 from .case_actions import pop_refusal
-from .common import case_or_404, now
+from .common import action_now, case_or_404, now
 
 bp = Blueprint("pages", __name__)
 
@@ -66,7 +67,7 @@ ACTION_LABELS = {
     "evidence.added": _l("Evidence added"),
     "evidence.removed": _l("Evidence removed"),
     "signoff.requested": _l("Sign-off requested"),
-    "signoff.signed": _l("Signed"),
+    "signoff.signed": _l("Signature recorded"),
     "signoff.closed": _l("Sign-off closed"),
     "deadline.moved": _l("Deadline moved"),
     "reminder.skipped": _l("Reminder not sent"),
@@ -103,7 +104,8 @@ def case(case_id: int):
                            refused_items=refused_items,
                            here=here, as_of=as_of, show_all=show_all, transition_labels=_strings(TRANSITION_LABELS),
                            action_labels=_strings(ACTION_LABELS),
-                           stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()}, field_labels=_strings(FIELD_LABELS), blockers_shown=BLOCKERS_SHOWN)
+                           stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()},
+                           today=local_date(action_now(), found.campaign.timezone), field_labels=_strings(FIELD_LABELS), blockers_shown=BLOCKERS_SHOWN)
 
 
 def _strings(labels: dict) -> dict[str, str]:
