@@ -209,7 +209,9 @@ def configure(scheduler: BaseScheduler, app: Flask, settings: Settings | None = 
     settings = settings or Settings.of(app)
     defaults = {"coalesce": True, "max_instances": 1, "replace_existing": True}
     # sweep and delivery also run at start-up: a restarted scheduler catches up at once
-    delay = min(START_DELAY, settings.sweep_every, settings.deliver_every)
+    intervals = [every for job, every in (("sweep", settings.sweep_every), ("deliver", settings.deliver_every))
+                 if job in settings.jobs]
+    delay = min([START_DELAY, *intervals])
     soon = dt.datetime.now(dt.UTC) + delay
     if "sweep" in settings.jobs:
         scheduler.add_job(run_job, IntervalTrigger(seconds=settings.sweep_every.total_seconds()),

@@ -72,16 +72,17 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     """
     enqueue = enqueue or _default_enqueue()
     report = SweepReport(as_of=now)
+    planners: dict[int, reminders.Planner] = {}  # policy and calendar: plain values, kept for the sweep
     while True:
         rows = _claim_due(now, campaign, batch if commit is not None else None)
         if not rows:
             break
-        # per campaign: its policy/calendar and its people, read once per batch (fresh after a commit)
-        known: dict[int, tuple[reminders.Planner, reminders.Directory]] = {}
+        # per campaign: its people, read once per batch (rows, so read again after a commit)
+        people: dict[int, reminders.Directory] = {}
         with (progress(rows) if progress else nullcontext(rows)) as items:
             for row in items:
                 report.deadlines += 1
-                _sweep_deadline(row, now, enqueue, report, known)
+                _sweep_deadline(row, now, enqueue, report, planners, people)
         if commit is None:
             break
         commit()
@@ -112,12 +113,14 @@ def _claim_due(now: dt.datetime, campaign: Campaign | None, limit: int | None) -
 
 
 def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepReport,
-                    known: dict[int, tuple[reminders.Planner, reminders.Directory]]) -> None:
+                    planners: dict[int, reminders.Planner], directories: dict[int, reminders.Directory]) -> None:
     case: Case = db.session.get(Case, row.case_id)
     campaign = case.campaign
-    if campaign.id not in known:
-        known[campaign.id] = (reminders.Planner(campaign), reminders.Directory(campaign))
-    planner, people = known[campaign.id]
+    if campaign.id not in planners:
+        planners[campaign.id] = reminders.Planner(campaign)
+    if campaign.id not in directories:
+        directories[campaign.id] = reminders.Directory(campaign)
+    planner, people = planners[campaign.id], directories[campaign.id]
     policy, cal = planner.policy, planner.cal
     planned = planner.moments(row.due)
     start = row.next_notice_at

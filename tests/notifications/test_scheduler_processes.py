@@ -183,7 +183,7 @@ def test_a_scheduler_killed_mid_sweep_and_restarted_sends_each_message_once(
     db.session.close()
     total = len(load.keys)
     killed = start_scheduler(scheduler_env(database_url, smtp.port, tmp_path, "sched-killed"), tmp_path, "killed",
-                             "--sweep-every", "60", "--sweep-batch", "2", "--jobs", "sweep")
+                             "--sweep-every", "1", "--sweep-batch", "2", "--jobs", "sweep")
     holder = _Holder(database_url, dialect)
     restarted = None
     try:

@@ -39,6 +39,9 @@ def run_command(sweep_every, deliver_every, sweep_batch, deliver_batch, claim_le
     # job summaries and failures go to stderr (journald/docker logs), one line each
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # a tick that finds its job still running (a long delivery) is expected, not a warning worth a line
+    logging.getLogger("apscheduler.scheduler").addFilter(
+        lambda record: "maximum number of running instances" not in record.getMessage())
     app = current_app._get_current_object()
     for name, value in (("SCHEDULER_SWEEP_EVERY", sweep_every), ("SCHEDULER_DELIVER_EVERY", deliver_every),
                         ("SCHEDULER_SWEEP_BATCH", sweep_batch), ("SCHEDULER_DELIVER_BATCH", deliver_batch),
