@@ -23,6 +23,7 @@ from workflow.clock import LOCAL_TZ, utcnow
 from workflow.txn import commit
 
 from .common import action_now, case_or_404, roles_required
+from .council import transition_title
 from .i18n import select_locale
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
@@ -53,7 +54,7 @@ def after_minute(moment: dt.datetime) -> str:
 
 @bp.context_processor
 def _helpers():
-    return {"stage_title": stage_title, "after_minute": after_minute}
+    return {"stage_title": stage_title, "after_minute": after_minute, "transition_title": transition_title}
 
 
 def _parse_filter(args) -> tuple[history.HistoryFilter, dict[str, str]]:
