@@ -260,6 +260,7 @@ class FormView:
     self_total: Decimal
     appraised_total: Decimal
     max_total: Decimal
+    difference: Decimal | None  # appraised minus self, over the items appraised so far (None before any)
 
     @property
     def lines(self) -> list[ItemLine]:
@@ -277,6 +278,7 @@ def form_view(case: Case) -> FormView:
     entries: list[Heading | ItemLine] = []
     counts = {"self": 0, "scored": 0, "missing": 0, "appraised": 0}
     self_total = appraised_total = max_total = ZERO
+    difference: Decimal | None = None
     for item in items:
         if not item.is_leaf:
             entries.append(Heading(item))
@@ -294,8 +296,10 @@ def form_view(case: Case) -> FormView:
         max_total += item.max_points
         if line.score is not None:
             self_total += line.score.self_score or ZERO
-            appraised_total += line.score.appraised_score or ZERO
-            counts["appraised"] += line.score.appraised_score is not None
+            if line.score.appraised_score is not None:
+                appraised_total += line.score.appraised_score
+                counts["appraised"] += 1
+                difference = (difference or ZERO) + line.score.appraised_score - (line.score.self_score or ZERO)
     return FormView(case=case, entries=entries, self_items=counts["self"], scored=counts["scored"],
                     missing_evidence=counts["missing"], appraised=counts["appraised"], self_total=self_total,
-                    appraised_total=appraised_total, max_total=max_total)
+                    appraised_total=appraised_total, max_total=max_total, difference=difference)

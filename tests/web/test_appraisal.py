@@ -99,6 +99,7 @@ def test_each_item_shows_the_self_score_explanation_and_evidence_beside_the_inpu
     assert "data-remove" not in html and 'type="file"' not in html  # evidence is the commune's to change
     assert 'name="appraised-2.2.1"' not in html and "data-survey" in _item(html, "2.2.1")
     assert 'data-self-total="5.00"' in html and 'data-appraised-total="0.00"' in html
+    assert "data-difference" not in html  # nothing appraised yet: no difference to show
     assert secretariat.get(f"/cases/{case.id}/evidence/{row.id}").data == PDF
 
 
@@ -121,7 +122,7 @@ def test_save_appraisal_and_errors_beside_items(app, world, case, db, secretaria
     assert _events(db) == events + 2
     html = secretariat.get(_url(case)).get_data(as_text=True)
     assert 'data-self-total="5.00"' in html and 'data-appraised-total="2.25"' in html
-    assert 'data-difference="-2.75"' in html
+    assert 'data-difference="-0.75"' in html  # over the two items appraised: 0,5 - 1 and 1,75 - 2
     # an unchanged form posted again writes nothing
     secretariat.post(_url(case), data=_form(secretariat, case, **{
         "appraised-1.1.1": "0.50", "note-1.1.1": "Ban hành chậm 6 ngày", "appraised-1.1.2": "1.75"}))

@@ -356,3 +356,13 @@ def test_the_commune_chair_reads_the_form_but_cannot_change_it(app, world, case,
     post = chair.post(_url(case), data={"csrf_token": csrf_of(html), "version": str(_version(html)),
                                         "rows": ["1.1.1"], "score-1.1.1": "1"})
     assert post.status_code == 403 and _score(db, case, "1.1.1") is None
+
+
+def test_a_draft_posted_after_submission_is_refused_with_the_reason(app, world, case, db, officer):
+    stale = _form(officer, case, **{"score-1.1.2": "1"})
+    world.advance(case, Stage.appraisal)
+    stale["version"] = str(case.version)  # even with the current version: the stage decides
+    response = officer.post(_url(case), data=stale)
+    assert response.status_code == 403
+    assert 'data-error="403"' in response.get_data(as_text=True)
+    assert _score(db, case, "1.1.2").self_score == Decimal("2.00")  # as submitted

@@ -189,3 +189,10 @@ def test_form_view_counts_progress_and_totals(make, case, db, now):
     assert [e.item.code for e in view.entries] == ["1", "1.1", "1.1.1", "1.1.2", "2", "2.1", "2.1.1", "2.2", "2.2.1"]
     assert (view.self_items, view.scored, view.missing_evidence) == (3, 3, 1)  # 1.1.1 needs evidence
     assert view.self_total == Decimal("2.50") and view.max_total == Decimal("3.00")
+    assert view.difference is None
+    make.advance(case, Stage.appraisal)
+    forms.save_appraisal(case, [AppraisalRow("1.1.2", "1")], make.secretariat, now=now)
+    db.session.commit()
+    view = forms.form_view(case)
+    # advancing filled the self scores to the maximum (1.1.2: 2); 2.1.1 stays N/A and counts as done
+    assert (view.appraised, view.appraised_total, view.difference) == (2, Decimal("1.00"), Decimal("-1.00"))
