@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from marshmallow import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from models import Authority, Campaign, Case, Commune, CriteriaSet, User, UserRole, db
 from states import COMMUNE_SCOPED_ROLES, Role
@@ -194,12 +194,17 @@ def _password_problem(password: str) -> str | None:
 
 
 def _active_admins_locked() -> list[int]:
-    """Ids of the active administrators, their rows locked (PostgreSQL) for the rest of the transaction,
-    so two admins cannot remove each other at the same time and leave none."""
+    """Ids of the active administrators, locked for the rest of the transaction.
+
+    A no-op UPDATE takes the row locks on PostgreSQL and the write lock on SQLite (where a SELECT
+    alone locks nothing), so two admins removing each other at once cannot leave none: the second
+    waits for the first, then counts again.
+    """
+    admins = select(UserRole.user_id).where(UserRole.role == Role.admin.value)
+    db.session.execute(update(User).where(User.id.in_(admins), User.active.is_(True)).values(active=User.active)
+                       .execution_options(synchronize_session=False))
     return list(db.session.scalars(
-        select(User.id).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == Role.admin.value, User.active.is_(True))
-        .order_by(User.id).with_for_update(of=User)))
+        select(User.id).where(User.id.in_(admins), User.active.is_(True)).order_by(User.id)))
 
 
 def _is_last_active_admin(user: User) -> bool:
