@@ -111,3 +111,12 @@ def case(case_id: int):
 def _strings(labels: dict) -> dict[str, str]:
     """Lazy labels translated once per page (not once per timeline row)."""
     return {key: str(label) for key, label in labels.items()}
+
+
+@bp.app_template_filter("file_size")
+def file_size(n: int) -> str:
+    """A file's size for people: 889 B, 2,0 KB, 1,5 MB (decimal comma)."""
+    if n < 1024:
+        return f"{n} B"
+    value, unit = (n / 1024, "KB") if n < 1024 * 1024 else (n / (1024 * 1024), "MB")
+    return f"{value:.1f} {unit}".replace(".", ",")

@@ -325,8 +325,8 @@ def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list]:
         select(Evidence.item_id, func.count()).where(Evidence.case_id == case.id, Evidence.removed_at.is_(None))
         .group_by(Evidence.item_id)).all())
     parent_of = {row[0]: row[1] for row in items}
-    # per node: [appraised, survey, difference, evidence files, has self items, has survey items]
-    sums = {row[0]: [ZERO, ZERO, ZERO, 0, False, False] for row in items}
+    # per node: sums of [self, appraised, survey, difference], how many leaves had each, evidence files
+    sums = {row[0]: [ZERO, ZERO, ZERO, ZERO, 0, 0, 0, 0, 0] for row in items}
     leaf_values = {}
     for item_id, _parent, _code, _depth, _title, _max, method, _pos in items:
         if method is None:
@@ -337,18 +337,15 @@ def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list]:
         diff = appraised - self_score if appraised is not None and self_score is not None and not na else None
         files = evidence_counts.get(item_id, 0)
         leaf_values[item_id] = (self_score, appraised, survey, diff, bool(na), files)
+        values = (None, None, None, None) if na else (self_score, appraised, survey, diff)
         node = item_id
         while node is not None:
             bucket = sums[node]
-            if method == "self":
-                bucket[4] = True
-            else:
-                bucket[5] = True
-            if not na:
-                bucket[0] += appraised or ZERO
-                bucket[1] += survey or ZERO
-                bucket[2] += diff or ZERO
-            bucket[3] += files
+            for k, value in enumerate(values):
+                if value is not None:
+                    bucket[k] += value
+                    bucket[4 + k] += 1
+            bucket[8] += files
             node = parent_of[node]
     lines = []
     for item_id, _parent, code, depth, title, max_points, method, _pos in items:
@@ -359,12 +356,13 @@ def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list]:
             lines.append(ScoreLine(code, depth, title, True, method, max_points, node.own_max, self_score,
                                    appraised, survey, final, diff, na, files))
         else:
-            # a subtotal only where the node has items of that kind (no "0,00" survey points on an area without)
-            appraised, survey, diff, files, has_self, has_survey = sums[item_id]
+            # a subtotal only where some item below has that score (no "0,00" before anyone scored)
+            bucket = sums[item_id]
             lines.append(ScoreLine(
                 code, depth, title, False, None, max_points, node.own_max,
-                node.self_total if has_self else None, appraised if has_self else None,
-                survey if has_survey else None, node.final_total, diff if has_self else None, False, files))
+                node.self_total if bucket[4] else None, bucket[1] if bucket[5] else None,
+                bucket[2] if bucket[6] else None, node.final_total, bucket[3] if bucket[7] else None, False,
+                bucket[8]))
     return lines, totals, items
 
 

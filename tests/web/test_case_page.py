@@ -106,6 +106,8 @@ def test_officer_sees_submit_blocked_by_missing_items_then_enabled(app, world, d
     blocked = re.search(r'data-action="submit" data-state="blocked".*?</div>', html, re.S).group(0)
     assert "<form" not in blocked and "disabled" in blocked
     assert re.findall(r'<li data-code="([\d.]+)">', blocked) == ["1.1.1", "1.1.2", "2.1.1"]
+    # nothing scored yet: the subtotals are empty, not "0,00"
+    assert (_cell(_row(html, "1"), "self"), _cell(_row(html, "1"), "appraised")) == ("", "")
 
     _fill_self(world, case, now)
     db.session.commit()
