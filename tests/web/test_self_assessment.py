@@ -231,6 +231,14 @@ def test_upload_by_script_gets_json_with_the_new_list_and_version(app, world, ca
     assert reply["added"] == 2 and reply["version"] == before + 2
     assert [r["file_name"] for r in reply["refused"]] == ["c.exe"]
     assert 'data-evidence-for="2.1.1"' in reply["html"] and "a.pdf" in reply["html"] and "b.png" in reply["html"]
+    # removing by script: the item's new list and version again, and no page reload needed
+    first = db.session.scalar(select(Evidence).where(Evidence.file_name == "a.pdf"))
+    html = officer.get(_url(case)).get_data(as_text=True)
+    removed = officer.post(f"{_url(case)}/evidence/{first.id}/remove", headers={"X-Requested-With": "XMLHttpRequest"},
+                           data={"csrf_token": csrf_of(html), "version": str(reply["version"])})
+    assert removed.status_code == 200 and removed.is_json
+    assert removed.get_json()["version"] == reply["version"] + 1
+    assert "a.pdf" not in removed.get_json()["html"] and "b.png" in removed.get_json()["html"]
 
 
 def test_too_large_upload_gets_the_friendly_413_page(app, world, case, db, officer):
