@@ -278,3 +278,44 @@ def test_a_reopened_deadline_does_not_repeat_what_was_sent_or_recorded(make, db,
     assert len(_messages(db)) == 3  # nothing new
     again = _run(db, dt.datetime(2023, 12, 20, 9, tzinfo=HN))
     assert again.deadlines == 0
+
+
+def test_in_batches_each_batch_commits_its_messages_with_its_deadlines(make, db, campaign):
+    make.advance(make.case_of(campaign, "10002"), Stage.self_assessment)
+    commits = []
+
+    def commit():
+        # what a batch commits: its messages and the move of its deadlines, together
+        commits.append((db.session.scalar(select(func.count()).select_from(OutboxMessage)),
+                        db.session.scalar(select(func.count()).select_from(Deadline).where(
+                            Deadline.next_notice_at <= local(11, 3).astimezone(dt.UTC)))))
+        db.session.commit()
+
+    report = sweep(now=local(11, 3).astimezone(dt.UTC), batch=1, commit=commit)
+    assert report.batches == 2 and report.enqueued == 2
+    # after the first batch one deadline is done (1 message) and one still due; then none; then the state row
+    assert commits == [(1, 1), (2, 0), (2, 0)]
+    assert sorted(m[2] for m in _messages(db)) == [f"officer10001@{K}", f"officer10002@{K}"]
+    assert db.session.get(SchedulerState, "sweep").last_as_of == local(11, 3).astimezone(dt.UTC)
+
+
+def test_a_batch_that_fails_leaves_the_committed_batches_and_nothing_else(make, db, campaign):
+    make.advance(make.case_of(campaign, "10002"), Stage.self_assessment)
+    from notifications.outbox import enqueue as real_enqueue
+
+    calls = []
+
+    def enqueue(**kw):
+        calls.append(kw["key"])
+        if len(calls) == 2:
+            raise RuntimeError("the process dies here")
+        return real_enqueue(**kw)
+
+    with pytest.raises(RuntimeError):
+        sweep(now=local(11, 3).astimezone(dt.UTC), batch=1, commit=db.session.commit, enqueue=enqueue)
+    db.session.rollback()
+    assert len(_messages(db)) == 1
+    # the second deadline is still due: the next sweep queues its message, and only it
+    report = _run(db, local(11, 3, 8, 5))
+    assert report.enqueued == 1 and report.deadlines == 1
+    assert sorted(m[2] for m in _messages(db)) == [f"officer10001@{K}", f"officer10002@{K}"]
