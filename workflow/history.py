@@ -97,9 +97,6 @@ class HistoryFilter:
     date_from: dt.date | None = None
     date_to: dt.date | None = None
 
-    def is_empty(self) -> bool:
-        return all(v in (None, "") for v in self.__dict__.values())
-
 
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -107,8 +104,9 @@ def _like(text: str) -> str:
 
 
 def _where(stmt, f: HistoryFilter):
-    """Apply the filter in SQL. Each condition lands on an indexed column of audit_events:
-    campaign_id / case_id (with seq), occurred_at, and the small users/communes tables resolved to ids."""
+    """Apply the filter in SQL, on audit_events columns: campaign_id and case_id (indexed with seq),
+    occurred_at (indexed), action and actor_id; communes and users (small tables) are resolved to ids
+    in a sub-select. Typed text is matched literally (% and _ escaped)."""
     if f.campaign_id is not None:
         stmt = stmt.where(AuditEvent.campaign_id == f.campaign_id)
     if f.case_id is not None:
