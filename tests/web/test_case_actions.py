@@ -133,6 +133,19 @@ def test_officer_of_another_commune_gets_404_and_nothing_changes(app, world, db)
                        ).status_code == 404
 
 
+def test_secretariat_opens_a_case_in_planning(app, world, db):
+    b = _case(world, "10002")
+    client = logged_in(app, world.secretariat)
+    html = client.get(f"/cases/{b.id}").get_data(as_text=True)
+    assert 'data-action="open" data-state="enabled"' in html
+    assert re.search(r'<dd id="deadline"\s*>\s*–', html)  # the plan sets no due date for planning
+    response = _post(client, b, "open")
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert b.stage == "self_assessment"
+    assert 'data-due="2023-11-10"' in client.get(f"/cases/{b.id}").get_data(as_text=True)
+
+
 def test_unknown_transition_is_404(app, world):
     case = _case(world)
     client = logged_in(app, world.secretariat)
@@ -199,7 +212,7 @@ def test_under_sign_off_the_post_opens_a_sign_off(app, world, db):
 def files(world, db, now):
     a, b = _case(world), _case(world, "10002")
     world.advance(b, Stage.self_assessment)
-    mine = evidence.add_evidence(a, "1.1.1", world.officers["10001"], now=now, file_name="Ke hoach CCHC.pdf",
+    mine = evidence.add_evidence(a, "1.1.1", world.officers["10001"], now=now, file_name="Kế hoạch CCHC.pdf",
                                  data=PDF, media_type="application/pdf", locator="trang 2")
     theirs = evidence.add_evidence(b, "1.1.1", world.officers["10002"], now=now, file_name="b.pdf",
                                    data=PDF + b"b", media_type=None)
@@ -214,7 +227,8 @@ def test_download_gives_the_bytes_as_an_attachment_in_a_sandbox(app, world, file
         assert response.status_code == 200
         assert response.data == PDF
         assert response.headers["Content-Disposition"].startswith("attachment;")
-        assert "Ke hoach CCHC.pdf" in response.headers["Content-Disposition"]
+        # the Vietnamese name survives (RFC 5987), with an ASCII fallback for old clients
+        assert "filename*=UTF-8''K%E1%BA%BF%20ho%E1%BA%A1ch%20CCHC.pdf" in response.headers["Content-Disposition"]
         assert response.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
         assert response.headers["Content-Type"] == "application/pdf"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
