@@ -12,7 +12,7 @@ from models import AuditEvent, Signature, SignOff
 from states import Stage
 from tests.factories import NOW
 from tests.web.helpers import PASSWORD, csrf_of, logged_in
-from workflow import cases, evidence, signoff
+from workflow import cases, evidence, scores, signoff
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -281,3 +281,37 @@ def test_a_member_of_another_campaign_sees_nothing(app, world, db, two_pending):
     assert db.session.scalar(select(func.count(Signature.id))) == 0
     assert db.session.scalar(select(func.count(AuditEvent.id)).where(
         AuditEvent.action == "signoff.signed")) == 0
+
+
+def test_a_guard_no_longer_met_is_reported_with_its_blockers_and_signs_nothing(app, make, db):
+    """Appraisal under sign-off: an appraised score cleared after the request blocks the last approval."""
+    campaign = make.campaign("gate-2023", communes=("30001",), sign_off=("complete_appraisal",))
+    for user in make.council:
+        user.set_password(PASSWORD)
+    case = make.case_of(campaign, "30001")
+    make.advance(case, Stage.appraisal)
+    make.fill_appraisal(case)
+    assert not cases.fire(case, "complete_appraisal", make.secretariat, now=NOW).fired
+    signoff.sign(case, make.council[0], "approve", now=NOW)  # the chair
+    scores.set_appraisal(case, "1.1.2", make.secretariat, now=NOW, score="")  # cleared meanwhile
+    db.session.commit()
+    so_id = signoff.pending_for(case).id
+    member = logged_in(app, make.council[1])
+    html = bulk(member, [so_id]).get_data(as_text=True)
+    assert outcomes(html) == {so_id: "blocked"}
+    assert re.search(r'data-outcome="blocked".*?<code>1\.1\.2</code>', html, re.S)
+    response = post_sign(member, so_id, "approve")
+    assert response.status_code == 400
+    assert '<li data-code="1.1.2">' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert case.stage == Stage.appraisal.value
+    assert [s.user_id for s in db.session.get(SignOff, so_id).signatures] == [make.council[0].id]
+
+
+def test_the_inbox_in_english(app, world, db, two_pending):
+    client = logged_in(app, world.council[1])
+    client.get("/lang/en")
+    html = client.get("/council").get_data(as_text=True)
+    assert '<html lang="en">' in html and "Approve selected" in html
+    assert "approve the result for publication" in html
+    assert "<script>" not in html and 'src="/static/js/council.js"' in html
