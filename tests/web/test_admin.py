@@ -11,7 +11,6 @@ import re
 import pytest
 import yaml
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from config import ROOT
 from models import (
@@ -34,24 +33,6 @@ from workflow.criteria_sets import load_criteria_file
 
 CRITERIA_FILE = ROOT / "examples" / "criteria-quang-dien-xa-2019.json"
 PLAN_FILE = ROOT / "examples" / "plan-nui-thanh-2023.yaml"
-
-
-@pytest.fixture(scope="module")
-def password_hash() -> str:
-    return generate_password_hash(PASSWORD)
-
-
-@pytest.fixture
-def world(make, db, password_hash):
-    """The shared ``world`` (tests/web/conftest.py), with PASSWORD's hash computed once per module:
-    hashing it for every user of every test was most of this module's run time."""
-    campaign = make.campaign()
-    for user in (*make.officers.values(), *make.chairs.values(), make.secretariat, make.head, make.leader,
-                 *make.council, make.auditor, make.admin):
-        user.password_hash = password_hash
-    make.advance(make.case_of(campaign, "10001"), Stage.self_assessment)
-    db.session.commit()
-    return make
 
 
 def _token(client) -> str:
