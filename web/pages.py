@@ -100,12 +100,13 @@ def case(case_id: int):
                 refused_items.setdefault(b.code, []).append(b.reason)
     as_of = request.args.get("as_of", "").strip()
     here = url_for("pages.case", case_id=found.id, as_of=as_of or None)
-    return render_template("case.html", p=page, c=found, forms=forms, refusal=refusal,
-                           refused_items=refused_items,
-                           here=here, as_of=as_of, show_all=show_all, transition_labels=_strings(TRANSITION_LABELS),
-                           action_labels=_strings(ACTION_LABELS),
-                           stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()},
-                           today=local_date(action_now(), found.campaign.timezone), field_labels=_strings(FIELD_LABELS), blockers_shown=BLOCKERS_SHOWN)
+    return render_template(
+        "case.html", p=page, c=found, forms=forms, refusal=refusal, refused_items=refused_items, here=here,
+        as_of=as_of, show_all=show_all, blockers_shown=BLOCKERS_SHOWN,
+        # the date input's minimum: a revision deadline is checked against the real today, not ?as_of
+        today=local_date(action_now(), found.campaign.timezone),
+        transition_labels=_strings(TRANSITION_LABELS), action_labels=_strings(ACTION_LABELS),
+        field_labels=_strings(FIELD_LABELS), stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()})
 
 
 def _strings(labels: dict) -> dict[str, str]:
