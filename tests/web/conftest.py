@@ -2,7 +2,7 @@ import pytest
 from flask import g
 
 from states import Stage
-from tests.web.helpers import PASSWORD
+from tests.web.helpers import password_hash
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def world(make, db):
     campaign = make.campaign()
     for user in (*make.officers.values(), *make.chairs.values(), make.secretariat, make.head, make.leader,
                  *make.council, make.auditor, make.admin):
-        user.set_password(PASSWORD)
+        user.password_hash = password_hash()
     a = make.case_of(campaign, "10001")
     make.advance(a, Stage.self_assessment)
     db.session.commit()

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
+from werkzeug.security import generate_password_hash
+
 PASSWORD = "mật-khẩu-thử-1"
+
+
+@functools.cache
+def password_hash() -> str:
+    """``PASSWORD`` hashed once per run (a strong hash is slow on purpose; test users share it)."""
+    return generate_password_hash(PASSWORD)
 
 
 def csrf_of(html: str) -> str:

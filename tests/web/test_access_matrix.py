@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Case, Commune, CouncilSeat, Evidence, Signature, SignOff, User
 from states import TRANSITIONS, Stage
-from tests.web.helpers import PASSWORD, csrf_of, logged_in
+from tests.web.helpers import csrf_of, logged_in, password_hash
 from workflow import cases, evidence
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -60,9 +60,8 @@ def env(make, db, now):
     people["stranger"] = make.council[0]  # chairs the other campaign's council, no seat in ours
     assert db.session.scalar(select(CouncilSeat.id).where(CouncilSeat.campaign_id == campaign.id,
                                                           CouncilSeat.user_id == people["stranger"].id)) is None
-    people["officer_a"].set_password(PASSWORD)
     for user in db.session.scalars(select(User)):
-        user.password_hash = people["officer_a"].password_hash  # one slow hash: everyone has PASSWORD
+        user.password_hash = password_hash()  # everyone has PASSWORD
     db.session.commit()
     return {"campaign": campaign, "a": a, "b": b, **people,
             "evidence_b": db.session.scalars(select(Evidence).where(Evidence.case_id == b.id)).first(),
