@@ -9,6 +9,8 @@ from werkzeug.exceptions import HTTPException
 from models import db
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted
 
+from .messages import translate
+
 
 def init_app(app) -> None:
     @app.errorhandler(NotFound)
@@ -17,7 +19,7 @@ def init_app(app) -> None:
 
     @app.errorhandler(NotPermitted)
     def _domain_forbidden(exc):
-        return render_template("error.html", code=403, message=exc.message), 403
+        return render_template("error.html", code=403, message=translate(exc.message)), 403
 
     @app.errorhandler(Conflict)
     def _conflict(_exc):
@@ -28,7 +30,7 @@ def init_app(app) -> None:
 
     @app.errorhandler(InvalidInput)
     def _invalid(exc):
-        return render_template("error.html", code=400, message=exc.message), 400
+        return render_template("error.html", code=400, message=translate(exc.message)), 400
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from states import STAGE_TITLES_VI, Stage
 
-from .i18n import select_locale
+from .i18n import points, select_locale
 
 
 def _stage(name: str) -> str:
@@ -49,6 +49,66 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"Only the secretariat may do this\."), lambda m: _("Only the secretariat may do this.")),
     (re.compile(r"The case was changed by someone else; reload it and try again\."),
      lambda m: _("Someone else changed this case; reload it and try again.")),
+    # score and evidence checks (workflow.scores, workflow.evidence)
+    (re.compile(r"not a number"), lambda m: _("not a number")),
+    (re.compile(r"at most two decimals"), lambda m: _("at most two decimals")),
+    (re.compile(r"may not be marked not applicable"), lambda m: _("may not be marked not applicable")),
+    (re.compile(r"filled from the survey"), lambda m: _("filled from the survey")),
+    (re.compile(r"listed twice in the form"), lambda m: _("listed twice in the form")),
+    (re.compile(r"no such sub-criterion in this campaign's criteria set"),
+     lambda m: _("no such sub-criterion in this campaign's criteria set")),
+    (re.compile(r"no file was chosen"), lambda m: _("no file was chosen")),
+    (re.compile(r"must be between 0 and (\S+)"), lambda m: _("must be between 0 and %(max)s", max=points(m[1]))),
+    (re.compile(r"(.+): only PDF, DOCX, XLSX, JPG and PNG files are accepted\."),
+     lambda m: _("%(file)s: only PDF, DOCX, XLSX, JPG and PNG files are accepted.", file=m[1])),
+    (re.compile(r"(.+): the content is not a (\w+) file\."),
+     lambda m: _("%(file)s: the content is not a %(kind)s file.", file=m[1], kind=m[2])),
+    (re.compile(r"(.+): declared as (\S+), but the name says (\S+)\."),
+     lambda m: _("%(file)s: declared as %(declared)s, but the name says %(expected)s.", file=m[1],
+                 declared=m[2], expected=m[3])),
+    (re.compile(r"(.+): (\d+) bytes is over the limit of (\d+) bytes\."),
+     lambda m: _("%(file)s: %(size)s bytes is over the limit of %(limit)s bytes.", file=m[1], size=m[2],
+                 limit=m[3])),
+    (re.compile(r"(.+): the file is empty\."), lambda m: _("%(file)s: the file is empty.", file=m[1])),
+    (re.compile(r"'(.+)' is not a plain file name \(no folders or '\.\.'\)\."),
+     lambda m: _("“%(file)s” is not a plain file name (no folders or “..”).", file=m[1])),
+    (re.compile(r"(Self scores|Appraised scores|Evidence) can only be changed in [\w-]+ \(the case is in (\w+)\)\."),
+     lambda m: _("This can no longer be changed: the case is now in stage “%(stage)s”.", stage=_stage(m[2]))),
+    (re.compile(r"Only the commune's own officer may (self-assess this case|change its evidence)\."),
+     lambda m: _("Only the commune's own officer may do this.")),
+    # council sign-off (workflow.signoff)
+    (re.compile(r"You have already signed this sign-off\."), lambda m: _("You have already signed this sign-off.")),
+    (re.compile(r"There is no pending sign-off for this case\."),
+     lambda m: _("There is no pending sign-off for this case.")),
+    (re.compile(r"A rejection needs a comment\."), lambda m: _("A rejection needs a comment.")),
+    (re.compile(r"Only members of this campaign's council may sign off\."),
+     lambda m: _("Only members of this campaign's council may sign off.")),
+    # the audit chain check (workflow.audit.verify)
+    (re.compile(r"content does not match its hash \(edited\)"),
+     lambda m: _("content does not match its hash (edited)")),
+    (re.compile(r"expected seq (\d+), found (\d+): events missing \(deleted\)"),
+     lambda m: _("expected seq %(expected)s, found %(found)s: events missing (deleted)", expected=m[1],
+                 found=m[2])),
+    (re.compile(r"expected seq (\d+), found (\d+): events reordered"),
+     lambda m: _("expected seq %(expected)s, found %(found)s: events reordered", expected=m[1], found=m[2])),
+    (re.compile(r"prev_hash does not match the previous event's hash"),
+     lambda m: _("prev_hash does not match the previous event's hash")),
+    (re.compile(r"the chain head records more events than the table holds \(tail deleted\)"),
+     lambda m: _("the chain head records more events than the table holds (tail deleted)")),
+    # plan and criteria files (workflow.plans, workflow.criteria_sets): the text after each field path
+    (re.compile(r"required"), lambda m: _("required")),
+    (re.compile(r"unknown field"), lambda m: _("unknown field")),
+    (re.compile(r"not a valid e-mail address"), lambda m: _("not a valid e-mail address")),
+    (re.compile(r"not a whole number"), lambda m: _("not a whole number")),
+    (re.compile(r"not a text"), lambda m: _("not a text")),
+    (re.compile(r"(must|may) not be empty"), lambda m: _("may not be empty")),
+    (re.compile(r"not a list"), lambda m: _("not a list")),
+    (re.compile(r"not a mapping \(key: value\)"), lambda m: _("not a mapping (key: value)")),
+    (re.compile(r"not true or false"), lambda m: _("not true or false")),
+    (re.compile(r"not a date \(YYYY-MM-DD\) or month \(YYYY-MM\): (.*)"),
+     lambda m: _("not a date (YYYY-MM-DD) or month (YYYY-MM): %(value)s", value=m[1])),
+    (re.compile(r"YAML error: (.*)"), lambda m: _("YAML error: %(detail)s", detail=m[1])),
+    (re.compile(r"the file is not UTF-8 text"), lambda m: _("the file is not UTF-8 text")),
 ]
 
 
