@@ -4,9 +4,7 @@ import re
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
-import models.user as user_model
 from models import AuditEvent
 from states import Stage
 from tests.web.helpers import csrf_of, logged_in
@@ -14,12 +12,6 @@ from workflow import evidence, scores
 
 PDF = b"%PDF-1.4\n% bien ban\n"
 
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    """The world gives a dozen users a password; a cheap hash (still a real one) keeps these tests fast."""
-    monkeypatch.setattr(user_model, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
 
 
 def _case(world, code="10001"):

@@ -3,22 +3,12 @@
 import re
 from decimal import Decimal
 
-import pytest
-from werkzeug.security import generate_password_hash
-
-import models.user as user_model
 from states import Stage
-from tests.web.helpers import PASSWORD, logged_in
+from tests.web.helpers import logged_in, password_hash
 from workflow import cases, evidence, scores, signoff
 
 PDF = b"%PDF-1.4\n% evidence\n"
 
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    """The world gives a dozen users a password; a cheap hash (still a real one) keeps these tests fast."""
-    monkeypatch.setattr(user_model, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
 
 
 def _case(world, code="10001"):
@@ -86,7 +76,7 @@ def test_deadline_on_a_weekend_explains_the_roll_forward(app, make, db):
                              dues={"self_assessment": "2023-11-11", "appraisal": "2023-12-15"})  # a Saturday
     case = make.case_of(campaign, "20001")
     make.advance(case, Stage.self_assessment)
-    make.officers["20001"].set_password(PASSWORD)
+    make.officers["20001"].password_hash = password_hash()
     db.session.commit()
     client = logged_in(app, make.officers["20001"])
     html = _html(client, case, "?as_of=2023-11-10")
@@ -163,7 +153,7 @@ def test_many_item_blockers_show_the_count_and_the_first_ones(app, make, db, now
     campaign = make.campaign("many-2023", communes=("30001",), criteria_set=make.criteria_set("many", tree))
     case = make.case_of(campaign, "30001")
     cases.fire(case, "open", make.secretariat, now=now)
-    make.officers["30001"].set_password(PASSWORD)
+    make.officers["30001"].password_hash = password_hash()
     db.session.commit()
     html = _html(logged_in(app, make.officers["30001"]), case)
     blocked = re.search(r'data-action="submit" data-state="blocked" data-blockers="12".*?</div>', html, re.S)

@@ -1,20 +1,9 @@
 import re
 from decimal import Decimal
 
-import pytest
-from werkzeug.security import generate_password_hash
-
-import models.user as user_model
 from tests.web.helpers import PASSWORD, login
 from tests.web.helpers import csrf_of as _csrf
 from workflow import cases, scores
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    """The world gives a dozen users a password; a cheap hash (still a real one) keeps these tests fast."""
-    monkeypatch.setattr(user_model, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
 
 
 def test_login_needs_the_csrf_token(app, world):
