@@ -50,6 +50,9 @@ def safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
+    # browsers read '/\\host' as '//host'; control characters have no place in a path
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return None
     return target
 
 

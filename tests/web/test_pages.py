@@ -139,3 +139,14 @@ def test_server_error_page_has_no_stack_trace(app, world):
     assert response.status_code == 500
     body = response.get_data(as_text=True)
     assert "secret internals" not in body and "Traceback" not in body and "500" in body
+
+
+def test_login_next_refuses_backslash_and_control_characters(app, world):
+    for target in ("/\\evil.example/", "/cases\r\nSet-Cookie: x=1", "/cases\x01"):
+        client = app.test_client()
+        page = client.get("/login")
+        response = client.post("/login", query_string={"next": target}, data={
+            "email": world.officers["10001"].email, "password": PASSWORD,
+            "csrf_token": _csrf(page.get_data(as_text=True))})
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/", target
