@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -102,7 +102,7 @@ def board():
 def column(stage: str):
     """More cards of one column: only the cards for htmx, a whole page without JavaScript."""
     if stage not in Stage.__members__:
-        return _render("error.html", code=404, message=_("This page does not exist.")), 404
+        abort(404)
     campaigns, campaign, flt = _context(with_list=False)
     offset = max(0, request.args.get("offset", 0, type=int) or 0)
     cards, next_offset = cases_board.column_page(campaign, flt, stage, offset=offset) if campaign else ([], None)
@@ -135,7 +135,7 @@ def _export_headers() -> list[str]:
 def _export(kind: str):
     campaigns, campaign, flt = _context()
     if campaign is None:
-        return _render("error.html", code=404, message=_("This page does not exist.")), 404
+        abort(404)
     sort, descending = cases_board.parse_sort(request.args)
     cards = cases_board.table_rows(campaign, flt, sort=sort, descending=descending)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{campaign.key}-{flt.today.isoformat()}")

@@ -1,9 +1,10 @@
 """The case board: one campaign's cases by stage with their binding deadline and blocker count.
 
-Built for 10,000 cases in a campaign: counts come from one GROUP BY, each stage column shows only
-its first cards, and days left and blocker counts are computed for the cards shown only, set-based
-(one query for the cards with their deadlines, one aggregate for their blockers). The overdue
-filter and the sort by due date run in SQL on the binding deadline.
+Built for 10,000 cases in a campaign: counts come from GROUP BY queries, each stage column reads
+only the page of cards it shows (in the order of an index of open deadlines), and days left and
+blocker counts are computed for the cards shown only, set-based (one query for their deadlines,
+one aggregate for their blockers). The overdue filter and the sort by due date run in SQL on the
+binding deadline; the working-day calendar is built once per request.
 """
 
 from __future__ import annotations
@@ -106,26 +107,21 @@ def fold(text: str | None) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
-def _vietnamese_letters() -> tuple[str, str]:
-    """Every accented letter of the Vietnamese alphabet, both cases, and its bare ASCII letter (for SQL
-    translate(), whose cost grows with this list: hence Vietnamese only, not all of Latin)."""
-    source, target = ["Đđ"], ["Dd"]
+def _vietnamese_variants() -> dict[str, str]:
+    """Each bare letter and every Vietnamese letter that folds to it, both cases: d -> "dDĐđ"."""
+    variants = {"d": "dDĐđ"}
     for vowel in "aăâeêioôơuưy":
         for tone in ("", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323"):  # huyền sắc ngã hỏi nặng
             for ch in (vowel, vowel.upper()):
                 letter = unicodedata.normalize("NFC", ch + tone)
-                if not letter.isascii():
-                    source.append(letter)
-                    target.append(fold(letter))
-    return "".join(source), "".join(target)
+                bare = fold(letter)
+                variants.setdefault(bare, bare + bare.upper())
+                if letter not in variants[bare]:
+                    variants[bare] += letter
+    return variants
 
 
-_ACCENTED, _BARE = _vietnamese_letters()
-# each bare letter and every letter that folds to it, e.g. d -> "dDđĐ"
-_VARIANTS: dict[str, str] = {}
-for _accented, _bare in zip(_ACCENTED, _BARE.lower(), strict=True):
-    _VARIANTS.setdefault(_bare, _bare + _bare.upper())
-    _VARIANTS[_bare] += _accented
+_VARIANTS = _vietnamese_variants()
 
 
 def _accent_regex(folded: str) -> str:
