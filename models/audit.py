@@ -16,6 +16,8 @@ class AuditEvent(db.Model):
         Index("ix_audit_events_case_seq", "case_id", "seq"),
         Index("ix_audit_events_campaign_seq", "campaign_id", "seq"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
+        Index("ix_audit_events_action_seq", "action", "seq"),
+        Index("ix_audit_events_actor_seq", "actor_id", "seq"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

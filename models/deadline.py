@@ -22,6 +22,9 @@ class Deadline(db.Model):
         UniqueConstraint("case_id", "stage", "kind", "round"),
         Index("ix_deadlines_open_due", "due", postgresql_where=text("completed_at IS NULL"),
               sqlite_where=text("completed_at IS NULL")),
+        # the case board: a stage's open deadlines in due order (migration 0005)
+        Index("ix_deadlines_open_stage_due", "stage", "due", "case_id", "kind", "round",
+              postgresql_where=text("completed_at IS NULL"), sqlite_where=text("completed_at IS NULL")),
         # the sweep's only query when nothing is due: open rows whose next notice has come
         Index("ix_deadlines_next_notice_at", "next_notice_at", postgresql_where=text("completed_at IS NULL"),
               sqlite_where=text("completed_at IS NULL")),
