@@ -7,6 +7,7 @@ never used; without /usr/bin/chromium every test here is skipped with the reason
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -26,6 +27,9 @@ def pytest_collection_modifyitems(config, items):
     """Without Debian's chromium every browser test is skipped, saying why (never Playwright's download)."""
     if CHROMIUM.exists():
         return
+    if os.environ.get("CI"):
+        # on CI the browser tests are part of the bar: a missing browser is a failure, not a skip
+        raise pytest.UsageError(f"CI: Debian's chromium is required at {CHROMIUM} for the browser tests")
     skip = pytest.mark.skip(reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     for item in items:
         if item.get_closest_marker("browser"):
