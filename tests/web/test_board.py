@@ -9,6 +9,7 @@ import re
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import event as sqlalchemy_event
 from werkzeug.security import generate_password_hash
 
 from models import Commune, db
@@ -444,3 +445,34 @@ def test_english_switch_names_stages_in_english(app, w):
     client.get("/lang/en")
     html = get(client, "/board")
     assert "self assessment" in html and "Tự đánh giá, chấm điểm" not in html
+
+
+# --- no N+1 ------------------------------------------------------------------------------------------
+
+class _Statements:
+    """Counts the SQL statements the app sends while the block runs."""
+
+    def __enter__(self):
+        self.count = 0
+        sqlalchemy_event.listen(db.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def _seen(self, *_args):
+        self.count += 1
+
+    def __exit__(self, *_exc):
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", self._seen)
+
+
+def test_statements_do_not_grow_with_the_cases_shown(app, w, big):
+    client = logged_in(app, w.secretariat)
+    counts = {}
+    for key in ("board-2023", "big-2023"):
+        for page in ("/board", "/board/table", "/board/column/self_assessment?offset=0"):
+            client.get(f"{page}{'&' if '?' in page else '?'}campaign={key}")  # warm caches alike
+            with _Statements() as seen:
+                assert client.get(f"{page}{'&' if '?' in page else '?'}campaign={key}").status_code == 200
+            counts[key, page] = seen.count
+    # 7 cases in six columns against 75 cases in one: the same statements (set-based, no query per card)
+    for page in ("/board", "/board/table", "/board/column/self_assessment?offset=0"):
+        assert counts["big-2023", page] <= counts["board-2023", page], (page, counts)
