@@ -28,10 +28,12 @@ HOMES = (
 @bp.route("/")
 @login_required
 def home():
+    # ?as_of= (and any filter) goes along: "/?as_of=2023-11-28" opens one's home as it stood then
+    args = request.args.to_dict()
     for endpoint, roles in HOMES:
         if current_user.roles & roles and endpoint in current_app.view_functions:
-            return redirect(url_for(endpoint))
-    return redirect(url_for("pages.index"))
+            return redirect(url_for(endpoint, **args))
+    return redirect(url_for("pages.index", **args))
 
 
 @bp.route("/cases")

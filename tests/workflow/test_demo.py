@@ -73,6 +73,6 @@ def test_demo_loads_the_promised_spread_once(app, db):
     response = client.post("/login", data={"email": "cchc.tamhai@example.vn", "password": demo.DEMO_PASSWORD,
                                            "csrf_token": token})
     assert response.status_code == 302
-    listing = client.get("/?as_of=2023-11-28").get_data(as_text=True)
+    listing = client.get("/?as_of=2023-11-28", follow_redirects=True).get_data(as_text=True)
     assert "Xã Tam Hải" in listing and "Xã Tam Xuân I" not in listing
     assert "27/11/2023" in listing  # the revision deadline binds the returned case
