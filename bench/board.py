@@ -193,6 +193,16 @@ def build(app, n_cases: int, seed: int = 7) -> dict:
             "build_seconds": round(time.perf_counter() - started, 1)}
 
 
+def described(**extra) -> dict:
+    """What an earlier run built (for --reuse)."""
+    from models import Case, CriteriaItem, Deadline, Evidence, Score, db
+
+    count = lambda column: db.session.scalar(select(func.count(column)))  # noqa: E731
+    return {"cases": count(Case.id), "sub_criteria": db.session.scalar(
+                select(func.count(CriteriaItem.id)).where(CriteriaItem.method.is_not(None))),
+            "deadlines": count(Deadline.id), "scores": count(Score.id), "evidence": count(Evidence.id), **extra}
+
+
 def timed(client, url: str, runs: int, headers=None) -> dict:
     """One warm-up request, then ``runs`` timed ones; times in ms."""
     response = client.get(url, headers=headers or {})
@@ -250,10 +260,9 @@ def main(argv=None) -> int:
     app = make_app(url, tmp)
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
-        from models import Case, db
+        from models import db
 
-        built = {"cases": db.session.scalar(select(func.count(Case.id))), "reused": True} if reuse \
-            else build(app, args.cases)
+        built = described(reused=True) if reuse else build(app, args.cases)
         dialect = db.engine.dialect.name
         db.session.remove()
     print(f"built on {dialect}: {built}", flush=True)

@@ -304,7 +304,8 @@ def blocker_counts(campaign: Campaign, case_ids: Sequence[int]) -> dict[int, int
                  .subquery("files"))
         stmt, _item, score = _blockers_select(lambda item, score: files.c.item_id.is_not(None))
         return (stmt.outerjoin(files, and_(files.c.case_id == score.c.case_id, files.c.item_id == score.c.item_id))
-                .where(CASES.c.id.in_(bindparam("ids", expanding=True))).group_by(CASES.c.id, CASES.c.stage))
+                .where(CASES.c.id.in_(bindparam("ids", expanding=True)), CASES.c.stage.in_(GUARDED_STAGES))
+                .group_by(CASES.c.id, CASES.c.stage))
 
     counts = {case_id: 0 for case_id in case_ids}
     rows = db.session.execute(_statement(("blockers",), build), {"cs": campaign.criteria_set_id,
@@ -320,8 +321,9 @@ def _campaign_blockers():
                               EVIDENCE.c.removed_at.is_(None))
 
     stmt, _item, _score = _blockers_select(has_evidence_of)
-    return (stmt.where(CASES.c.campaign_id == bindparam("cid")).group_by(CASES.c.id, CASES.c.stage)
-            .subquery("case_blockers"))
+    # cases in a stage without guards have none: their score rows are not read
+    return (stmt.where(CASES.c.campaign_id == bindparam("cid"), CASES.c.stage.in_(GUARDED_STAGES))
+            .group_by(CASES.c.id, CASES.c.stage).subquery("case_blockers"))
 
 
 # --- cards ------------------------------------------------------------------------------------------
