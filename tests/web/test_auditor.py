@@ -239,7 +239,7 @@ def test_integrity_ok_then_broken_shows_the_seq(app, history_world, db):
     html = client.get("/audit/integrity").get_data(as_text=True)
     assert 'data-ok="no"' in html and f'data-first-bad-seq="{victim.seq}"' in html
     assert f'data-checked="{victim.seq - 1}"' in html
-    assert "edited" in html
+    assert "đã bị sửa" in html  # "(edited)", in Vietnamese
     assert len(all_events(db, action="audit.verified")) == 2
     # the search shows the check on the record too
     assert total_of(page(client, action="audit.verified")) == 2

@@ -166,7 +166,7 @@ def test_invalid_values_are_shown_beside_their_items_and_nothing_is_saved(app, w
     html = response.get_data(as_text=True)
     assert 'data-invalid-items="2"' in html
     bad, too_big, good = _item(html, "1.1.1"), _item(html, "1.1.2"), _item(html, "2.1.1")
-    assert 'data-error-for="score"' in bad and "not a number" in bad and 'value="abc"' in bad
+    assert 'data-error-for="score"' in bad and "không phải là số" in bad and 'value="abc"' in bad
     assert 'data-error-for="score"' in too_big and 'value="2,5"' in too_big and 'aria-invalid="true"' in too_big
     assert 'data-error-for' not in good
     # what the user typed is kept, valid rows included
@@ -213,8 +213,8 @@ def test_refused_files_get_their_reason_beside_the_item_and_the_rest_is_kept(app
     assert [e.file_name for e in db.session.scalars(select(Evidence))] == ["ke-hoach.pdf"]
     html = officer.get(_url(case)).get_data(as_text=True)
     block = _item(html, "1.1.1")
-    assert 'data-file="setup.exe"' in block and "only PDF, DOCX, XLSX, JPG and PNG" in block
-    assert 'data-file="anh-chup.pdf"' in block and "not a PDF file" in block
+    assert 'data-file="setup.exe"' in block and "chỉ chấp nhận tệp PDF, DOCX, XLSX, JPG và PNG" in block
+    assert 'data-file="anh-chup.pdf"' in block and "không phải là tệp PDF" in block
     assert "ke-hoach.pdf" in block and 'data-file=' not in _item(html, "2.1.1")
     assert _score(db, case, "1.1.1").self_score == Decimal("1.00")  # the saved draft is untouched
     # the reasons are shown once, not on every later visit
@@ -255,7 +255,7 @@ def test_over_the_evidence_limit_is_refused_beside_the_item(app, world, case, db
     response = _upload(officer, case, "1.1.1", [("big.pdf", PDF + b"0" * 200, "application/pdf")])
     assert response.status_code == 303
     block = _item(officer.get(_url(case)).get_data(as_text=True), "1.1.1")
-    assert 'data-file="big.pdf"' in block and "over the limit" in block
+    assert 'data-file="big.pdf"' in block and "vượt giới hạn" in block
 
 
 def test_several_files_per_item_then_remove_one(app, world, case, db, officer):
