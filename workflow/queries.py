@@ -18,6 +18,7 @@ from models import (
     CriteriaItem,
     Deadline,
     Evidence,
+    OutboxMessage,
     Score,
     SignOff,
     User,
@@ -25,7 +26,7 @@ from models import (
 )
 from states import COMMUNE_SCOPED_ROLES, STAGE_ORDER, STAGE_TITLES_VI, TRANSITIONS, Stage
 
-from . import access, audit, cases, deadlines, scoring, signoff
+from . import access, audit, cases, deadlines, reminders, scoring, signoff
 from .clock import local_date
 from .errors import Blocker
 from .scoring import ZERO
@@ -275,6 +276,8 @@ class CasePage:
     sign_offs: list[SignOffView]  # newest first
     timeline: list[TimelineEntry]  # newest first
     timeline_total: int
+    upcoming: list  # reminders.Notice: what the open deadlines will still send, soonest first
+    messages: list[OutboxMessage]  # e-mails about this case (reminders, notices), newest first
 
 
 def stage_stepper(case: Case) -> list[StageStep]:
@@ -461,4 +464,15 @@ def case_page(case: Case, user: User, now: dt.datetime, *, history_limit: int | 
         forms=assessment_forms(case, user), lines=lines, total=totals.total, self_total=totals.self_total,
         own_max=totals.own_max, percentage=totals.percentage, evidence=evidence,
         evidence_count=sum(len(v) for v in evidence.values()), sign_offs=sign_off_views(case),
-        timeline=entries, timeline_total=total_events)
+        timeline=entries, timeline_total=total_events,
+        upcoming=reminders.case_schedule(case, now=now)[:UPCOMING_CAP], messages=case_messages(case))
+
+
+UPCOMING_CAP = 8
+MESSAGES_CAP = 20
+
+
+def case_messages(case: Case, limit: int = MESSAGES_CAP) -> list[OutboxMessage]:
+    """The e-mails queued or sent about this case, newest first: proof of who was warned, and when."""
+    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case.id)
+                                   .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(limit)))

@@ -145,8 +145,9 @@ def _unique(users) -> tuple[User, ...]:
 class Directory:
     """Who plays which part in one campaign, read once: a schedule asks for every case and stage."""
 
-    def __init__(self, campaign: Campaign):
+    def __init__(self, campaign: Campaign, commune_ids: tuple[int, ...] | None = None):
         self.campaign = campaign
+        self.commune_ids = commune_ids  # read only these communes' users (one case's page)
         self._staff: dict[str, tuple[User, ...]] | None = None
         self._commune: dict[tuple[int, str], list[User]] | None = None
         self._signed: dict[int, set[int]] | None = None
@@ -164,7 +165,8 @@ class Directory:
     def commune_users(self, case: Case, role: Role) -> tuple[User, ...]:
         """Users of the case's commune holding ``role`` (its officers or its chair)."""
         if self._commune is None:
-            communes = select(Case.commune_id).where(Case.campaign_id == self.campaign.id)
+            communes = (select(Case.commune_id).where(Case.campaign_id == self.campaign.id)
+                        if self.commune_ids is None else self.commune_ids)
             self._commune = {}
             for user, held in db.session.execute(
                     select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id)
@@ -310,6 +312,17 @@ def schedule(campaign: Campaign, *, now: dt.datetime, progress=None) -> list[Not
     future = [n for n in out if n.at > now]
     return sorted(future, key=lambda n: (n.at, n.commune_code, DEADLINE_STAGES.index(n.stage),
                                          KIND_ORDER[n.kind], n.level))
+
+
+def case_schedule(case: Case, *, now: dt.datetime) -> list[Notice]:
+    """What this case's open deadlines will still send after ``now``, soonest first (the case page)."""
+    campaign = case.campaign
+    planner, people = Planner(campaign), Directory(campaign, commune_ids=(case.commune_id,))
+    rows = db.session.scalars(select(Deadline).where(Deadline.case_id == case.id,
+                                                     Deadline.completed_at.is_(None))).all()
+    out = [n for row in rows for n in notices_for(case, stage=row.stage, deadline=row, plan_due=row.plan_due,
+                                                  planner=planner, people=people) if n.at > now]
+    return sorted(out, key=lambda n: (n.at, n.kind, n.level))
 
 
 def _case_notices(case: Case, rows: list[Deadline], campaign: Campaign, planner: Planner,

@@ -350,3 +350,52 @@ def test_the_number_of_queries_does_not_grow_with_files_and_history(app, world, 
     _fill_self(world, case, now)
     db.session.commit()
     assert count() == small
+
+
+# --- reminders ------------------------------------------------------------------------------------------
+
+def _reminder_rows(html: str, table: str) -> list[tuple[str, ...]]:
+    block = re.search(rf'<table class="reminders {table}">.*?</table>', html, re.S)
+    if block is None:
+        return []
+    if table == "upcoming":
+        return re.findall(r'<tr data-kind="(\w+)" data-level="(\d+)" data-date="([\d-]+)">', block.group(0))
+    return re.findall(r'<tr data-kind="(\w+)" data-status="(\w+)">', block.group(0))
+
+
+def test_reminders_coming_then_sent(app, world, db):
+    """Due Fri 10 Nov 2023, reminders [5, 2, 0] working days before: Fri 3, Wed 8, Fri 10 Nov, overdue Mon 13."""
+    from workflow import sweep
+    from workflow.clock import parse_moment
+
+    case = _case(world)
+    client = logged_in(app, world.officers["10001"])
+    coming = _reminder_rows(_html(client, case, "?as_of=2023-11-02"), "upcoming")
+    assert coming[:4] == [("reminder", "5", "2023-11-03"), ("reminder", "2", "2023-11-08"),
+                          ("reminder", "0", "2023-11-10"), ("overdue", "0", "2023-11-13")]
+    assert _reminder_rows(_html(client, case), "sent") == []
+
+    sweep.sweep(now=parse_moment("2023-11-08T09:00"))
+    db.session.commit()
+    html = _html(client, case, "?as_of=2023-11-08")
+    sent = _reminder_rows(html, "sent")
+    assert sent and {kind for kind, _ in sent} == {"reminder"} and {s for _, s in sent} == {"queued"}
+    assert world.officers["10001"].email in html
+    # what was sent no longer shows as coming
+    assert [r[2] for r in _reminder_rows(html, "upcoming")][:2] == ["2023-11-10", "2023-11-13"]
+
+
+def test_no_reminders_for_a_completed_stage(app, world, db, now):
+    case = _case(world)
+    _fill_self(world, case, now)
+    evidence.add_evidence(case, "1.1.1", world.officers["10001"], now=now, file_name="a.pdf", data=PDF,
+                          media_type="application/pdf")
+    evidence.add_evidence(case, "2.1.1", world.officers["10001"], now=now, file_name="b.pdf", data=PDF,
+                          media_type="application/pdf")
+    cases.fire(case, "submit", world.officers["10001"], now=now)
+    db.session.commit()
+    html = _html(logged_in(app, world.secretariat), case, "?as_of=2023-11-02")
+    stages = set(re.findall(r'data-kind="\w+" data-level="\d+" data-date="[\d-]+">\s*<td>[^<]*</td>\s*<td>[^<]*</td>'
+                            r'\s*<td>([\d/]+)</td>', html))
+    assert "10/11/2023" not in stages  # the self-assessment due: that stage is done
+    assert stages  # the appraisal's own reminders are coming
