@@ -32,6 +32,7 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
     register_cli(app)
 
     from . import (
+        account,
         admin,
         assess,
         auditor,
@@ -53,7 +54,7 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
     nav.init_app(app)
     security.init_app(app)
     messages.init_app(app)
-    for module in (pages, board, case_actions, assess, council, auditor, admin):
+    for module in (pages, board, case_actions, assess, council, auditor, admin, account):
         app.register_blueprint(module.bp)
 
     from .feeds import bp as feeds_bp

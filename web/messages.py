@@ -126,6 +126,11 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
      lambda m: _("not a date (YYYY-MM-DD) or month (YYYY-MM): %(value)s", value=m[1])),
     (re.compile(r"YAML error: (.*)"), lambda m: _("YAML error: %(detail)s", detail=m[1])),
     (re.compile(r"the file is not UTF-8 text"), lambda m: _("the file is not UTF-8 text")),
+    # accounts (workflow.users)
+    (re.compile(r"the current password is wrong"), lambda m: _("the current password is wrong")),
+    (re.compile(r"The password must be at least 10 characters long\."),
+     lambda m: _("The password must be at least 10 characters long.")),
+    (re.compile(r"The password is too long\."), lambda m: _("The password is too long.")),
 ]
 
 

@@ -476,3 +476,25 @@ def campaign_by_key(key: str) -> Campaign:
     if found is None:
         raise NotFound(f"no campaign {key!r}")
     return found
+
+
+# --- one's own account ---------------------------------------------------------------------------
+
+def set_own_locale(user: User, locale: str, *, now: dt.datetime) -> bool:
+    """The language a user reads pages and e-mails in (vi or en); audited when it changes."""
+    if locale not in LOCALES:
+        raise InvalidInput(f"unknown language '{locale}'", errors={"locale": ["unknown language"]})
+    if user.locale == locale:
+        return False
+    before, user.locale = user.locale, locale
+    db.session.flush()
+    audit.record("user.updated", actor=user, now=now, subject=user.email, before={"locale": before},
+                 after={"locale": locale})
+    return True
+
+
+def change_own_password(user: User, current: str, new: str, *, now: dt.datetime) -> None:
+    """A user's own new password, only with the current one (a left-open session cannot take the account)."""
+    if not user.check_password(current or ""):
+        raise InvalidInput("the current password is wrong", errors={"current": ["the current password is wrong"]})
+    set_password(user, new, actor=user, now=now)

@@ -29,6 +29,9 @@ NOT_CASE_DATA = {
     "i18n.switch",  # one's own language
     "health.healthz",  # database reachability and the scheduler's last sweep, nothing about a case
     "feeds.ical",  # authenticated by its own secret token (tests/notifications/test_digest_and_feed.py)
+    # one's own account (language, password, calendar link): nothing of a case (tests/web/test_account.py)
+    "account.index", "account.language", "account.password", "account.calendar_link",
+    "account.revoke_calendar_link",
 }
 # POST routes an auditor may use: they change no case (checked: no case version moves).
 AUDITOR_MAY_POST = {

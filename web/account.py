@@ -1,0 +1,84 @@
+"""One's own account: language, password, and the private calendar-feed link of one's deadlines."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from models import CalendarFeedToken, db
+from notifications import feeds
+from workflow import users
+from workflow.errors import InvalidInput
+from workflow.txn import commit
+
+from .common import action_now
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+def _live_feed_links() -> int:
+    return db.session.scalar(select(func.count(CalendarFeedToken.id)).where(
+        CalendarFeedToken.user_id == current_user.id, CalendarFeedToken.revoked_at.is_(None))) or 0
+
+
+def _page(status: int = 200, **extra):
+    return render_template("account/index.html", live_links=_live_feed_links(), **extra), status
+
+
+@bp.get("")
+@login_required
+def index():
+    return _page()
+
+
+@bp.post("/language")
+@login_required
+def language():
+    try:
+        users.set_own_locale(current_user, request.form.get("locale", ""), now=action_now())
+    except InvalidInput as exc:
+        db.session.rollback()
+        return _page(400, errors={"locale": exc.errors.get("locale", [exc.message])})
+    commit()
+    session["lang"] = current_user.locale
+    flash(_("Saved: pages and e-mails will be in this language."), "success")
+    return redirect(url_for("account.index"), code=303)
+
+
+@bp.post("/password")
+@login_required
+def password():
+    new, repeat = request.form.get("new", ""), request.form.get("repeat", "")
+    if new != repeat:
+        return _page(400, errors={"repeat": [_("the two new passwords differ")]})
+    try:
+        users.change_own_password(current_user, request.form.get("current", ""), new, now=action_now())
+    except InvalidInput as exc:
+        db.session.rollback()
+        return _page(400, errors=exc.errors or {"new": [exc.message]})
+    commit()
+    flash(_("Your password was changed."), "success")
+    return redirect(url_for("account.index"), code=303)
+
+
+@bp.post("/calendar")
+@login_required
+def calendar_link():
+    """A new private link (any earlier one stops working); shown once, only its hash is stored."""
+    token = feeds.issue_token(current_user, actor=current_user, now=action_now())
+    commit()
+    base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    response = current_app.make_response(_page(new_link=base + url_for("feeds.ical", token=token)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/calendar/revoke")
+@login_required
+def revoke_calendar_link():
+    feeds.revoke_tokens(current_user, actor=current_user, now=action_now())
+    commit()
+    flash(_("Your calendar link no longer works."), "success")
+    return redirect(url_for("account.index"), code=303)
