@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one aggregate per module."""
 
+from .api_token import ApiToken
 from .audit import AuditEvent, AuditHead, DomainEvent
 from .base import Points, db, to_points, utcnow
 from .campaign import Campaign, CampaignStaff, CampaignStageDue, CouncilSeat
@@ -14,6 +15,7 @@ from .signoff import Signature, SignOff
 from .user import User, UserRole
 
 __all__ = [
+    "ApiToken",
     "AuditEvent", "AuditHead", "DomainEvent", "Points", "db", "to_points", "utcnow",
     "Campaign", "CampaignStaff", "CampaignStageDue", "CouncilSeat", "Case", "Score",
     "Authority", "Commune", "CommunePredecessor", "CriteriaItem", "CriteriaSet", "Deadline",

@@ -1,16 +1,16 @@
-"""One's own account: language, password, and the private calendar-feed link of one's deadlines."""
+"""One's own account: language, password, the private calendar-feed link of one's deadlines, API tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from models import CalendarFeedToken, db
 from notifications import feeds
-from workflow import users
-from workflow.errors import InvalidInput
+from workflow import api_tokens, users
+from workflow.errors import InvalidInput, NotFound
 from workflow.txn import commit
 
 from .common import action_now
@@ -24,7 +24,8 @@ def _live_feed_links() -> int:
 
 
 def _page(status: int = 200, **extra):
-    return render_template("account/index.html", live_links=_live_feed_links(), **extra), status
+    return render_template("account/index.html", live_links=_live_feed_links(),
+                           tokens=api_tokens.tokens_of(current_user), **extra), status
 
 
 @bp.get("")
@@ -81,4 +82,31 @@ def revoke_calendar_link():
     feeds.revoke_tokens(current_user, actor=current_user, now=action_now())
     commit()
     flash(_("Your calendar link no longer works."), "success")
+    return redirect(url_for("account.index"), code=303)
+
+
+@bp.post("/api-tokens")
+@login_required
+def create_api_token():
+    """A new named API token, shown once on the page that answers (never cached, only its hash kept)."""
+    try:
+        row, raw = api_tokens.create_token(current_user, request.form.get("name", ""), now=action_now())
+    except InvalidInput as exc:
+        db.session.rollback()
+        return _page(400, errors=exc.errors or {"name": [exc.message]}, token_name=request.form.get("name", ""))
+    commit()
+    response = current_app.make_response(_page(new_token=raw, new_token_name=row.name))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api-tokens/<int:token_id>/revoke")
+@login_required
+def revoke_api_token(token_id: int):
+    try:
+        api_tokens.revoke_token(current_user, token_id, now=action_now())
+    except NotFound:
+        abort(404)
+    commit()
+    flash(_("The API token no longer works."), "success")
     return redirect(url_for("account.index"), code=303)

@@ -31,7 +31,7 @@ NOT_CASE_DATA = {
     "feeds.ical",  # authenticated by its own secret token (tests/notifications/test_digest_and_feed.py)
     # one's own account (language, password, calendar link): nothing of a case (tests/web/test_account.py)
     "account.index", "account.language", "account.password", "account.calendar_link",
-    "account.revoke_calendar_link",
+    "account.revoke_calendar_link", "account.create_api_token", "account.revoke_api_token",
 }
 # POST routes an auditor may use: they change no case (checked: no case version moves).
 AUDITOR_MAY_POST = {

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from models import AuditEvent
 from tests.web.helpers import PASSWORD, csrf_of, logged_in, login
+from workflow.clock import utcnow
 
 
 def _token(client, url="/account") -> str:
@@ -77,3 +78,39 @@ def test_password_change_needs_the_current_one(app, world, db):
 
 def test_account_needs_log_in(app, world):
     assert app.test_client().get("/account").status_code == 302
+
+
+def test_api_token_created_shown_once_listed_and_revoked(app, world, db):
+    from models import ApiToken
+    from workflow import api_tokens
+
+    officer = world.officers["10001"]
+    client = logged_in(app, officer)
+    assert 'data-api-tokens="0"' in client.get("/account").get_data(as_text=True)
+    response = client.post("/account/api-tokens", data={"name": "cổng tỉnh", "csrf_token": _token(client)})
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    raw = re.search(r'id="new-api-token" readonly value="([^"]+)"', response.get_data(as_text=True)).group(1)
+    assert raw.startswith("cchc_") and api_tokens.authenticate(raw, now=utcnow()) == officer
+    row = db.session.scalars(select(ApiToken)).one()
+    page = client.get("/account").get_data(as_text=True)
+    assert raw not in page and 'data-api-tokens="1"' in page and f'data-token-id="{row.id}"' in page
+    assert "cổng tỉnh" in page
+    # another user cannot stop it (404), its owner can
+    other = logged_in(app, world.officers["10002"])
+    assert other.post(f"/account/api-tokens/{row.id}/revoke", data={"csrf_token": _token(other)}).status_code == 404
+    done = client.post(f"/account/api-tokens/{row.id}/revoke", data={"csrf_token": _token(client)})
+    assert done.status_code == 303
+    assert api_tokens.authenticate(raw, now=utcnow()) is None
+    assert 'data-api-tokens="0"' in client.get("/account").get_data(as_text=True)
+    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("api_token.%"))).all()
+    assert sorted(actions) == ["api_token.created", "api_token.revoked"]
+
+
+def test_api_token_needs_a_name_and_csrf(app, world, db):
+    from models import ApiToken
+
+    client = logged_in(app, world.secretariat)
+    assert client.post("/account/api-tokens", data={"name": "x"}).status_code == 400
+    bad = client.post("/account/api-tokens", data={"name": "  ", "csrf_token": _token(client)})
+    assert bad.status_code == 400 and 'data-error-for="name"' in bad.get_data(as_text=True)
+    assert db.session.scalars(select(ApiToken)).all() == []
