@@ -110,3 +110,19 @@ def make(db):
     from tests.factories import Factory
 
     return Factory(db)
+
+
+@pytest.fixture
+def world(make, db):
+    """A two-commune campaign whose every user has ``PASSWORD``; commune 10001's case is in self-assessment."""
+    from states import Stage
+    from tests.web.helpers import password_hash
+
+    campaign = make.campaign()
+    for user in (*make.officers.values(), *make.chairs.values(), make.secretariat, make.head, make.leader,
+                 *make.council, make.auditor, make.admin):
+        user.password_hash = password_hash()
+    a = make.case_of(campaign, "10001")
+    make.advance(a, Stage.self_assessment)
+    db.session.commit()
+    return make

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
@@ -279,9 +279,7 @@ class Totals:
 
     @property
     def percentage(self) -> Decimal:
-        if not self.own_max:
-            return ZERO
-        return (self.total * 100 / self.own_max).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return scoring.percentage(self.total, self.own_max)
 
 
 @dataclass(frozen=True)

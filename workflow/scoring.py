@@ -38,9 +38,14 @@ class CaseTotals:
 
     @property
     def percentage(self) -> Decimal:
-        if not self.own_max:
-            return ZERO
-        return (self.total * 100 / self.own_max).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return percentage(self.total, self.own_max)
+
+
+def percentage(total: Decimal, own_max: Decimal) -> Decimal:
+    """``total`` as a percentage of the commune's own maximum, to two decimals (half up)."""
+    if not own_max:
+        return ZERO
+    return (total * 100 / own_max).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def case_totals(case: Case) -> CaseTotals:

@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from states import Stage
-from tests.browser.helpers import password_hash
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -109,16 +106,3 @@ def new_page(browser, live_server):
 @pytest.fixture
 def page(new_page):
     return new_page()
-
-
-@pytest.fixture
-def world(make, db):
-    """A two-commune campaign whose every user has ``PASSWORD``; commune 10001's case is in self-assessment."""
-    campaign = make.campaign()
-    for user in (*make.officers.values(), *make.chairs.values(), make.secretariat, make.head, make.leader,
-                 *make.council, make.auditor, make.admin):
-        user.password_hash = password_hash()
-    a = make.case_of(campaign, "10001")
-    make.advance(a, Stage.self_assessment)
-    db.session.commit()
-    return make

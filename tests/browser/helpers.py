@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
-from werkzeug.security import generate_password_hash
-
-from tests.web.helpers import PASSWORD
+from tests.web.helpers import PASSWORD, password_hash  # noqa: F401 (re-exported for the browser tests)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-@functools.cache
-def password_hash() -> str:
-    """``PASSWORD`` hashed once per run (a strong hash is slow on purpose; every test user shares it)."""
-    return generate_password_hash(PASSWORD)
 
 
 def log_in(page, email: str, password: str = PASSWORD) -> None:

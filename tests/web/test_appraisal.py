@@ -8,27 +8,13 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, CriteriaItem, Evidence, Score, SignOff
 from states import Stage
-from tests.browser.helpers import password_hash
 from tests.conftest import NOW
-from tests.web.helpers import csrf_of, logged_in
+from tests.web.helpers import csrf_of, logged_in, password_hash
 from workflow import assessment_forms, evidence
 from workflow.clock import utcnow
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 SELF_CODES = ("1.1.1", "1.1.2", "2.1.1")
-
-
-@pytest.fixture
-def world(make, db):
-    """tests/web/conftest.py's world, with every user sharing one password hash computed once per run
-    (a strong hash is slow on purpose; thirteen per test dominated these tests' time)."""
-    campaign = make.campaign()
-    for user in (*make.officers.values(), *make.chairs.values(), make.secretariat, make.head, make.leader,
-                 *make.council, make.auditor, make.admin):
-        user.password_hash = password_hash()
-    make.advance(make.case_of(campaign, "10001"), Stage.self_assessment)
-    db.session.commit()
-    return make
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from config import ROOT
 from models import AuditEvent, CriteriaItem, Evidence, Score
 from states import Stage
-from tests.browser.helpers import password_hash
 from tests.conftest import NOW
 from tests.web.helpers import csrf_of, logged_in
 from workflow import evidence, scores
@@ -20,19 +19,6 @@ from workflow import evidence, scores
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 SELF_CODES = ("1.1.1", "1.1.2", "2.1.1")
-
-
-@pytest.fixture
-def world(make, db):
-    """tests/web/conftest.py's world, with every user sharing one password hash computed once per run
-    (a strong hash is slow on purpose; thirteen per test dominated these tests' time)."""
-    campaign = make.campaign()
-    for user in (*make.officers.values(), *make.chairs.values(), make.secretariat, make.head, make.leader,
-                 *make.council, make.auditor, make.admin):
-        user.password_hash = password_hash()
-    make.advance(make.case_of(campaign, "10001"), Stage.self_assessment)
-    db.session.commit()
-    return make
 
 
 @pytest.fixture
