@@ -15,7 +15,6 @@ from config import ROOT, TestingConfig
 from web import create_app
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
-SHARED = ROOT.parent / "shared"
 
 # A fixed "now" for tests that do not care about the clock: 1 Nov 2023, 09:00 in Hà Nội.
 NOW = dt.datetime(2023, 11, 1, 2, 0, tzinfo=dt.UTC)

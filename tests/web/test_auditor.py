@@ -342,6 +342,8 @@ def test_an_auditor_can_change_nothing(app, history_world, db):
     for rule in app.url_map.iter_rules():
         if "POST" not in rule.methods or rule.endpoint in ("auth.login", "auth.logout", "auditor.run_integrity"):
             continue
+        if rule.endpoint.startswith("account."):  # one's own account (language, password, links): no case data
+            continue
         args = {name: ints.get(name, "submit" if name == "name" else w.campaign_obj.key) for name in rule.arguments}
         url = rule.build(args)[1]
         response = client.post(url, data={"csrf_token": token, "version": case.version, "decision": "approve",

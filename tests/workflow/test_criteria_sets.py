@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from config import ROOT
 from models import AuditEvent, CriteriaItem, CriteriaSet
-from tests.conftest import SHARED
 from workflow import audit
 from workflow.criteria_sets import load_criteria, load_criteria_file, natural_key
 from workflow.errors import PlanInvalid
 
-SET_FILE = SHARED / "criteria" / "quang-dien-xa-2019.json"
+SET_FILE = ROOT / "examples" / "criteria-quang-dien-xa-2019.json"  # the shipped copy of shared/criteria
 
 
 def _data() -> dict:

@@ -25,14 +25,13 @@ from models import (
     UserRole,
 )
 from states import Role, Stage
-from tests.conftest import SHARED
 from workflow import audit, cases
 from workflow.criteria_sets import load_criteria, load_criteria_file
 from workflow.errors import NotPermitted, PlanInvalid
 from workflow.plans import load_plan, load_plan_file, start_campaign
 
 PLAN_FILE = ROOT / "examples" / "plan-nui-thanh-2023.yaml"
-CRITERIA_FILE = SHARED / "criteria" / "quang-dien-xa-2019.json"
+CRITERIA_FILE = ROOT / "examples" / "criteria-quang-dien-xa-2019.json"  # the shipped copy of shared/criteria
 TABLES = (Authority, Campaign, CampaignStaff, CampaignStageDue, Case, Commune, CouncilSeat, User, UserRole,
           AuditEvent, Deadline)
 
