@@ -62,4 +62,8 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
 
     app.register_blueprint(health_bp)
     app.register_blueprint(feeds_bp)
+
+    from . import api
+
+    api.init_app(app, auth.csrf)
     return app

@@ -1,0 +1,77 @@
+"""The REST API under /api/v1 (flask-smorest): bearer tokens, problem+json errors, OpenAPI at /api/v1/openapi.json.
+
+Every resource goes through the same access rules as the pages (workflow.access, workflow.queries).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask_smorest import Api as _SmorestApi
+from flask_smorest.spec import prepare_response
+
+from . import auth, campaigns, cases, problems
+from .schemas import ProblemSchema
+
+PREFIX = "/api/v1"
+RESOURCES = (campaigns.blp, cases.blp)
+
+
+class Api(_SmorestApi):
+    """flask-smorest, minus its app-wide error handler (the pages keep theirs); errors documented as problems."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        pass  # each API blueprint installs problems.install instead
+
+    def _register_responses(self):
+        import http
+
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, problems.MEDIA_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "A problem (RFC 9457)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, problems.MEDIA_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+# unknown paths under /api/v1 answer a problem too (a routing 404 belongs to no resource blueprint)
+fallback = Blueprint("api_fallback", __name__, url_prefix=PREFIX)
+
+
+@fallback.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown(rest: str):
+    return problems.problem(404, "No such API resource.")
+
+
+# setup of the module-level blueprints happens once, here; an app per test registers them again
+for _blp in RESOURCES:
+    _blp.before_request(auth.authenticate)
+    problems.install(_blp)
+problems.install(fallback)
+
+
+def init_app(app, csrf) -> Api:
+    """Mount the API; its blueprints are CSRF-exempt because they never accept the session cookie."""
+    app.config.setdefault("API_TITLE", "CCHC Workflow API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "security": [{"bearerAuth": []}],
+        "info": {"description": "Personal API tokens (My account > API tokens) as Authorization: Bearer <token>. "
+                                "Errors are application/problem+json (RFC 9457). See docs/api.md."},
+    })
+    api = Api(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
+                                                       "description": "a personal API token (cchc_...)"})
+    for blp in RESOURCES:
+        csrf.exempt(blp)
+        api.register_blueprint(blp)
+    csrf.exempt(fallback)
+    app.register_blueprint(fallback)
+    return api

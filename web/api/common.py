@@ -1,0 +1,47 @@
+"""What the API's resources share: pages of results and the case ETag / If-Match rules."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import abort
+
+from models import Case
+from workflow import queries
+
+from .auth import caller
+
+
+def paginate(rows: list, args: dict) -> dict:
+    """One page of ``rows`` (already in their stable order) in the envelope {items, page, per_page, total}."""
+    page, per_page = args["page"], args["per_page"]
+    start = (page - 1) * per_page
+    return {"items": rows[start:start + per_page], "page": page, "per_page": per_page, "total": len(rows)}
+
+
+def case_or_404(case_id: int) -> Case:
+    """The case if the caller may see it: 404 for "missing" and "not yours" alike (as on the pages)."""
+    found = queries.visible_case(caller(), case_id)
+    if found is None:
+        abort(404, message="No such case.")
+    return found
+
+
+def etag_of(case: Case) -> str:
+    return f"v{case.version}"
+
+
+def with_etag(response, case: Case):
+    response.set_etag(etag_of(case))
+    return response
+
+
+def required_version(case: Case) -> int:
+    """The case version named by If-Match: 428 without one, 412 when it is no longer current."""
+    if "If-Match" not in request.headers:
+        abort(428, message="Send If-Match with the case's ETag (from GET /api/v1/cases/{id}).")
+    tags = request.if_match
+    if tags.star_tag or not tags:
+        abort(428, message="If-Match must name the case's ETag, not '*'.")
+    if not tags.contains_weak(etag_of(case)):
+        abort(412, message="The case changed since that ETag; GET it again.", headers={"ETag": f'"{etag_of(case)}"'})
+    return case.version
