@@ -102,7 +102,12 @@ def readiness(case_id: int):
     return {"case_id": case.id, "stage": case.stage, "version": case.version, "transitions": transitions}
 
 
+IF_MATCH = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+            "description": 'the ETag of the case as last read, e.g. "v3" (missing: 428, stale: 412)'}
+
+
 @blp.route("/<int:case_id>/transitions/<name>", methods=["POST"])
+@blp.doc(parameters=[IF_MATCH])
 @blp.arguments(TransitionArgsSchema, as_kwargs=False)
 @blp.response(200, FireResultSchema, headers=_etag_headers())
 @_problem(403, "The caller's role may not fire this transition on this case")
