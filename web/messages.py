@@ -131,6 +131,8 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"The password must be at least 10 characters long\."),
      lambda m: _("The password must be at least 10 characters long.")),
     (re.compile(r"The password is too long\."), lambda m: _("The password is too long.")),
+    (re.compile(r"a name is required"), lambda m: _("a name is required")),
+    (re.compile(r"at most (\d+) characters"), lambda m: _("at most %(n)s characters", n=m[1])),
 ]
 
 

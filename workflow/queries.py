@@ -96,8 +96,13 @@ def cases_visible_to(user: User, campaign: Campaign) -> list[Case]:
     return [c for c in db.session.scalars(stmt) if access.can_view_case(user, c)]
 
 
+MAX_ID = 2**31 - 1
+
+
 def visible_case(user: User, case_id: int) -> Case | None:
     """The case if it exists and ``user`` may see it; None otherwise (the page answers 404 either way)."""
+    if not 0 < case_id <= MAX_ID:  # a URL's integer can exceed the database's (a 500 otherwise)
+        return None
     case = db.session.get(Case, case_id)
     if case is None or not access.can_view_case(user, case):
         return None

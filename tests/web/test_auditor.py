@@ -344,6 +344,8 @@ def test_an_auditor_can_change_nothing(app, history_world, db):
             continue
         if rule.endpoint.startswith("account."):  # one's own account (language, password, links): no case data
             continue
+        if rule.rule.startswith("/api/"):  # bearer tokens only (a session gets 401); its matrix is in tests/api
+            continue
         args = {name: ints.get(name, "submit" if name == "name" else w.campaign_obj.key) for name in rule.arguments}
         url = rule.build(args)[1]
         response = client.post(url, data={"csrf_token": token, "version": case.version, "decision": "approve",

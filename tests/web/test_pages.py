@@ -150,3 +150,10 @@ def test_login_next_refuses_backslash_and_control_characters(app, world):
             "csrf_token": _csrf(page.get_data(as_text=True))})
         assert response.status_code == 302
         assert response.headers["Location"] == "/", target
+
+
+def test_a_case_id_beyond_the_database_integer_is_404_not_500(app, world):
+    client = app.test_client()
+    login(client, world.secretariat.email)
+    for case_id in (2**31, 2**63, 9223372036854775808):
+        assert client.get(f"/cases/{case_id}").status_code == 404
