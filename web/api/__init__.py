@@ -9,11 +9,11 @@ from flask import Blueprint
 from flask_smorest import Api as _SmorestApi
 from flask_smorest.spec import prepare_response
 
-from . import auth, campaigns, cases, problems
+from . import audit, auth, campaigns, cases, deadlines, evidence, problems, scores, signoffs
 from .schemas import ProblemSchema
 
 PREFIX = "/api/v1"
-RESOURCES = (campaigns.blp, cases.blp)
+RESOURCES = (campaigns.blp, cases.blp, scores.blp, evidence.blp, signoffs.blp, deadlines.blp, audit.blp)
 
 
 class Api(_SmorestApi):
