@@ -1,0 +1,85 @@
+"""API oversight resources: council sign-offs, deadlines and the reminder schedule, the audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import Case, SignOff, db
+from workflow import cases, signoff
+from workflow.clock import utcnow
+
+PROBLEM = "application/problem+json"
+
+
+def _case(code="10001") -> Case:
+    return cases.get_case("tiny-2023", code)
+
+
+def _status(response, status, code=None):
+    assert response.status_code == status, response.get_data(as_text=True)
+    if status >= 400:
+        assert response.mimetype == PROBLEM
+        if code:
+            assert response.get_json()["type"].endswith("/" + code)
+    return response.get_json()
+
+
+@pytest.fixture
+def pending(world):
+    """A pending council sign-off of the 10001 case (as a plan's sign-off rule opens it)."""
+    so = signoff.open_sign_off(_case(), "submit", world.secretariat, now=utcnow())
+    db.session.commit()
+    return so.id
+
+
+# --- sign-offs --------------------------------------------------------------------------------------
+
+def test_pending_sign_offs_for_council_only(api, pending):
+    body = _status(api("council").get("/api/v1/sign-offs"), 200)
+    assert body["total"] == 1 and body["items"][0]["id"] == pending
+    item = body["items"][0]
+    assert item["case_id"] == _case().id and item["commune"]["code"] == "10001" and item["status"] == "pending"
+    assert item["case_version"] == _case().version and item["approvals"] == 0
+    for role in ("officer_a", "secretariat", "auditor", "admin"):
+        _status(api(role).get("/api/v1/sign-offs"), 403, "forbidden")
+
+
+def _decide(api, so_id, body, version=None, role="council"):
+    headers = {} if version is None else {"If-Match": f'"v{version}"'}
+    return api(role).post(f"/api/v1/sign-offs/{so_id}/decision", json=body, headers=headers)
+
+
+def test_approve_needs_current_if_match_and_answers_new_etag(api, pending):
+    version = _case().version
+    _status(_decide(api, pending, {"decision": "approve"}), 428)
+    _status(_decide(api, pending, {"decision": "approve"}, version - 1), 412)
+    response = _decide(api, pending, {"decision": "approve"}, version)
+    body = _status(response, 200)
+    db.session.expire_all()
+    case = _case()
+    assert response.headers["ETag"] == f'"v{case.version}"' and case.version > version
+    assert [s.decision for s in db.session.get(SignOff, pending).signatures] == ["approve"]
+    assert body["sign_off"]["approvals"] == 1
+    # signed once: no longer pending for this member, and a second signature is refused
+    assert _status(api("council").get("/api/v1/sign-offs"), 200)["total"] == 0
+    _status(_decide(api, pending, {"decision": "approve"}, case.version), 422)
+
+
+def test_reject_needs_a_comment_and_closes_the_sign_off(api, pending):
+    version = _case().version
+    body = _status(_decide(api, pending, {"decision": "reject"}, version), 422)
+    assert "comment" in body["errors"]
+    _status(_decide(api, pending, {"decision": "maybe"}, version), 422)
+    body = _status(_decide(api, pending, {"decision": "reject", "comment": "scores unsupported"}, version), 200)
+    assert body["sign_off"]["status"] == "rejected" and body["fired"] is False
+    assert body["stage"] == "self_assessment"
+    # closed: a further decision finds no pending sign-off
+    _status(_decide(api, pending, {"decision": "approve"}, _case().version), 404)
+
+
+def test_decision_refused_for_other_roles_and_unknown_sign_offs(api, pending, make, tokens):
+    version = _case().version
+    _status(_decide(api, pending, {"decision": "approve"}, version, role="secretariat"), 403)
+    _status(_decide(api, pending + 999, {"decision": "approve"}, version), 404)
+    _status(_decide(api, 2**40, {"decision": "approve"}, version), 404)
+    assert db.session.get(SignOff, pending).signatures == []
