@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from models import Case, SignOff, db
+import pytest
+from sqlalchemy import select
+
+from models import Case, Deadline, SignOff, db
 from workflow import cases, signoff
 from workflow.clock import utcnow
 
@@ -83,3 +86,41 @@ def test_decision_refused_for_other_roles_and_unknown_sign_offs(api, pending, ma
     _status(_decide(api, pending + 999, {"decision": "approve"}, version), 404)
     _status(_decide(api, 2**40, {"decision": "approve"}, version), 404)
     assert db.session.get(SignOff, pending).signatures == []
+
+
+# --- deadlines and the reminder schedule ---------------------------------------------------------------
+
+def test_case_deadlines_as_the_case_has_them(api, world):
+    case = _case()
+    body = _status(api("officer_a").get(f"/api/v1/cases/{case.id}/deadlines"), 200)
+    rows = db.session.scalars(select(Deadline).where(Deadline.case_id == case.id)).all()
+    assert body["case_id"] == case.id and len(body["items"]) == len(rows) >= 1
+    first = body["items"][0]
+    assert set(first) >= {"stage", "kind", "plan_due", "due", "explanation", "completed"}
+    assert first["stage"] == "self_assessment" and first["completed"] is False
+    assert _status(api("auditor").get(f"/api/v1/cases/{case.id}/deadlines"), 200)["items"] == body["items"]
+
+
+def test_case_deadlines_of_another_commune_are_404(api, world):
+    _status(api("officer_b").get(f"/api/v1/cases/{_case().id}/deadlines"), 404, "not-found")
+    _status(api("officer_a").get("/api/v1/cases/999999/deadlines"), 404, "not-found")
+
+
+def test_schedule_matches_the_cli_json_for_campaign_wide_readers(api, world):
+    from workflow import reminders
+
+    # the world's plan (2023) is past: move the open deadline ahead so it still has notices to send
+    soon = utcnow().date() + dt.timedelta(days=40)
+    for row in db.session.scalars(select(Deadline).where(Deadline.case_id == _case().id)):
+        row.plan_due = row.due = soon
+    db.session.commit()
+    expected = [n.as_json() for n in reminders.schedule(world.campaign_obj, now=utcnow())]
+    assert expected, "the world's plan sends reminders"
+    body = _status(api("secretariat").get("/api/v1/campaigns/tiny-2023/schedule?per_page=100"), 200)
+    assert body["total"] == len(expected) and body["items"] == expected[:100]
+    assert set(body["items"][0]) == {"date", "due", "commune_code", "stage", "kind", "level", "recipients"}
+    page2 = _status(api("auditor").get("/api/v1/campaigns/tiny-2023/schedule?per_page=1&page=2"), 200)
+    assert page2["items"] == expected[1:2]
+    for role in ("officer_a", "chair_a"):
+        _status(api(role).get("/api/v1/campaigns/tiny-2023/schedule"), 403, "forbidden")
+    _status(api("secretariat").get("/api/v1/campaigns/no-such/schedule"), 404, "not-found")
