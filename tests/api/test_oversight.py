@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from models import Case, Deadline, SignOff, db
-from workflow import cases, signoff
+from models import AuditEvent, Case, Deadline, SignOff, db
+from workflow import audit_export, cases, signoff
 from workflow.clock import utcnow
 
 PROBLEM = "application/problem+json"
@@ -124,3 +124,50 @@ def test_schedule_matches_the_cli_json_for_campaign_wide_readers(api, world):
     for role in ("officer_a", "chair_a"):
         _status(api(role).get("/api/v1/campaigns/tiny-2023/schedule"), 403, "forbidden")
     _status(api("secretariat").get("/api/v1/campaigns/no-such/schedule"), 404, "not-found")
+
+
+# --- the audit log ---------------------------------------------------------------------------------------
+
+def test_audit_events_in_seq_order_with_chain_fields_and_filters(api, world):
+    all_events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    body = _status(api("auditor").get("/api/v1/audit/events?per_page=100"), 200)
+    assert body["total"] == len(all_events) and [e["seq"] for e in body["items"]] == [e.seq for e in all_events][:100]
+    first = body["items"][0]
+    assert set(first) == set(audit_export.FIELDS)
+    assert first["prev_hash"] == all_events[0].prev_hash and first["hash"] == all_events[0].hash
+    # each event's hash chains to the next one's prev_hash
+    assert all(a["hash"] == b["prev_hash"] for a, b in zip(body["items"], body["items"][1:], strict=False))
+    case = _case()
+    mine = _status(api("head").get(f"/api/v1/audit/events?case={case.id}&campaign=tiny-2023&per_page=100"), 200)
+    assert mine["total"] >= 1 and {e["case_id"] for e in mine["items"]} == {case.id}
+    assert {e["commune"] for e in mine["items"]} == {"10001"}
+    action = all_events[-1].action
+    only = _status(api("admin").get(f"/api/v1/audit/events?action={action}&per_page=100"), 200)
+    assert only["total"] == sum(e.action == action for e in all_events)
+    today = utcnow().date()
+    none = _status(api("auditor").get(f"/api/v1/audit/events?from={today + dt.timedelta(days=2)}"), 200)
+    assert none["total"] == 0 and none["items"] == []
+    for query in (f"from={today}&to={today - dt.timedelta(days=1)}", "campaign=no-such"):
+        assert _status(api("auditor").get(f"/api/v1/audit/events?{query}"), 200)["total"] == 0
+    _status(api("auditor").get("/api/v1/audit/events?from=yesterday"), 422)
+
+
+def test_audit_events_refused_to_other_roles(api, world):
+    for role in ("officer_a", "chair_a", "secretariat", "leader", "council"):
+        _status(api(role).get("/api/v1/audit/events"), 403, "forbidden")
+        _status(api(role).post("/api/v1/audit/integrity"), 403, "forbidden")
+
+
+def test_integrity_check_is_recorded_and_names_the_first_bad_event(api, world):
+    from tests.workflow.test_audit import tamper
+
+    body = _status(api("auditor").post("/api/v1/audit/integrity"), 200)
+    assert body["ok"] is True and body["checked"] >= 1 and body["first_bad_seq"] is None
+    recorded = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "audit.verified"))
+    assert recorded.seq == body["seq"] and recorded.actor == world.auditor.email
+    victim = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()[1]
+    seq = victim.seq
+    tamper(db, f"UPDATE audit_events SET actor = 'intruder@example.vn' WHERE seq = {seq}")
+    body = _status(api("admin").post("/api/v1/audit/integrity"), 200)
+    assert body["ok"] is False and body["first_bad_seq"] == seq and body["checked"] == seq - 1
+    assert "edited" in body["problem"]

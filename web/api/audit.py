@@ -1,7 +1,111 @@
-"""Audit events with their chain fields, and the integrity check."""
+"""Audit events with their chain fields, and the integrity check (workflow.history, as the auditor's pages)."""
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+import marshmallow as ma
+from flask_smorest import Blueprint, abort
+from marshmallow import fields, validate
 
-blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit", description="Audit events with their chain fields, and the integrity check")
+from states import Role
+from workflow import audit, history
+from workflow.clock import utcnow
+from workflow.txn import commit
+
+from .auth import caller
+from .problems import MEDIA_TYPE
+from .schemas import PageArgsSchema, ProblemSchema
+
+blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit",
+                description="Audit events with their chain fields, and the integrity check")
+
+READERS = (Role.auditor, Role.admin, Role.secretariat_head)  # as web/auditor.py
+
+
+def _problem(status: int, description: str):
+    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+
+
+class EventArgsSchema(PageArgsSchema):
+    campaign = fields.String(validate=validate.Length(max=100), metadata={"description": "campaign key"})
+    case = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), metadata={"description": "case id"})
+    action = fields.String(validate=validate.Length(max=100), metadata={"description": "e.g. case.transition"})
+    from_ = fields.Date(data_key="from", metadata={"description": "first local day (YYYY-MM-DD), inclusive"})
+    to = fields.Date(metadata={"description": "last local day (YYYY-MM-DD), inclusive"})
+
+
+class EventSchema(ma.Schema):
+    """One event with every field its hash covers, and the chain fields (as the audit export)."""
+
+    seq = fields.Integer(required=True)
+    id = fields.Integer(required=True)
+    occurred_at = fields.String(required=True, metadata={"description": "UTC, as hashed"})
+    actor = fields.String(required=True)
+    actor_id = fields.Integer(allow_none=True)
+    action = fields.String(required=True)
+    campaign = fields.String(allow_none=True, metadata={"description": "campaign key"})
+    campaign_id = fields.Integer(allow_none=True)
+    commune = fields.String(allow_none=True, metadata={"description": "commune code"})
+    case_id = fields.Integer(allow_none=True)
+    subject = fields.String(allow_none=True)
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+EventPageSchema = type("EventPageSchema", (ma.Schema,), {
+    "items": fields.List(fields.Nested(EventSchema), required=True),
+    "page": fields.Integer(required=True, metadata={"description": "a page past the last gives the last"}),
+    "per_page": fields.Integer(required=True), "total": fields.Integer(required=True)})
+
+
+class IntegritySchema(ma.Schema):
+    ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "events verified before the first bad one"})
+    first_bad_seq = fields.Integer(allow_none=True)
+    first_bad_id = fields.Integer(allow_none=True)
+    problem = fields.String(allow_none=True, metadata={"description": "why the chain is broken there"})
+    seconds = fields.Float()
+    at = fields.DateTime()
+    seq = fields.Integer(allow_none=True, metadata={"description": "the seq of the audit.verified event recording "
+                                                                  "this check"})
+
+
+def _readers_only():
+    if not caller().has_role(*READERS):
+        abort(403, message="Only auditors, administrators and the secretariat head read the audit log.")
+
+
+@blp.route("/events")
+@blp.arguments(EventArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, EventPageSchema)
+@_problem(403, "The caller is not an auditor, administrator or secretariat head")
+def events(args):
+    """Matching events in seq order with their chain fields (the auditor's history search).
+
+    An unknown campaign key, or ``from`` after ``to``, matches no event."""
+    _readers_only()
+    campaign_id = None
+    if args.get("campaign"):
+        campaign = history.campaign_by_key(args["campaign"])
+        campaign_id = campaign.id if campaign is not None else -1  # an unknown key matches no event
+    f = history.HistoryFilter(campaign_id=campaign_id, case_id=args.get("case"), action=args.get("action"),
+                              date_from=args.get("from_"), date_to=args.get("to"))
+    found = history.search(f, args["page"], args["per_page"])
+    items = []
+    for row in found.rows:
+        item = audit.as_dict(row.event)
+        item.update(actor_id=row.event.actor_id, campaign=row.campaign_key, commune=row.commune_code)
+        items.append(item)
+    return {"items": items, "page": found.page, "per_page": found.per_page, "total": found.total}
+
+
+@blp.route("/integrity", methods=["POST"])
+@blp.response(200, IntegritySchema)
+@_problem(403, "The caller is not an auditor, administrator or secretariat head")
+def integrity():
+    """Verify the whole chain now; the result is itself recorded as an audit.verified event."""
+    _readers_only()
+    check = history.check_integrity(caller(), now=utcnow())
+    commit()
+    return check
