@@ -88,6 +88,28 @@ def test_decision_refused_for_other_roles_and_unknown_sign_offs(api, pending, ma
     assert db.session.get(SignOff, pending).signatures == []
 
 
+
+def test_council_member_of_another_campaign_neither_sees_nor_signs(api, pending, make, tokens):
+    from workflow import api_tokens
+
+    make.campaign(key="other-2023", communes=("20001",))
+    stranger = make.council[0]
+    tokens["stranger"] = api_tokens.create_token(stranger, "x", now=utcnow())[1]
+    db.session.commit()
+    assert _status(api("stranger").get("/api/v1/sign-offs"), 200)["total"] == 0
+    _status(_decide(api, pending, {"decision": "approve"}, _case().version, role="stranger"), 404, "not-found")
+    assert db.session.get(SignOff, pending).signatures == []
+
+
+def test_stale_if_match_names_the_current_etag(api, pending):
+    version = _case().version
+    response = _decide(api, pending, {"decision": "approve"}, version + 5)
+    _status(response, 412)
+    assert response.headers["ETag"] == f'"v{version}"'
+    star = api("council").post(f"/api/v1/sign-offs/{pending}/decision", json={"decision": "approve"},
+                               headers={"If-Match": "*"})
+    _status(star, 428)
+
 # --- deadlines and the reminder schedule ---------------------------------------------------------------
 
 def test_case_deadlines_as_the_case_has_them(api, world):
