@@ -207,3 +207,17 @@ def test_evidence_refusals(api, world, db):
     _problem(api("officer_b").get(f"/api/v1/cases/{a.id}/evidence/{row.id}/file"), 404)
     _problem(api("officer_a").get(f"/api/v1/cases/{a.id}/evidence/999999/file"), 404)
     assert api("secretariat").get(f"/api/v1/cases/{a.id}/evidence/{row.id}/file").status_code == 200
+
+
+def test_not_applicable_where_forbidden_is_422_on_that_field_and_inner_nodes_are_404(api, world, db):
+    a = _case("10001")
+    item = next(i for i in a.campaign.criteria_set.leaves() if i.code == "1.1.1")
+    item.not_applicable_allowed = False
+    db.session.commit()
+    url = f"/api/v1/cases/{a.id}/scores/1.1.1"
+    problem = _problem(_patch(api, "officer_a", url, {"not_applicable": True}, _etag(a)), 422)
+    assert list(problem["errors"]) == ["not_applicable"]
+    _problem(_patch(api, "officer_a", f"/api/v1/cases/{a.id}/scores/1.1", {"self_score": 1}, _etag(a)), 404)
+    # the scores list tells a client where N/A is allowed
+    items = {i["code"]: i for i in api("officer_a").get(f"/api/v1/cases/{a.id}/scores").get_json()["items"]}
+    assert items["1.1.1"]["not_applicable_allowed"] is False and items["1.1.2"]["not_applicable_allowed"] is True
