@@ -246,3 +246,9 @@ def test_openapi_document(app):
             "/api/v1/cases/{case_id}/readiness", "/api/v1/cases/{case_id}/transitions/{name}"} <= set(spec["paths"])
     fire = spec["paths"]["/api/v1/cases/{case_id}/transitions/{name}"]["post"]
     assert {"200", "409", "412", "428"} <= set(fire["responses"])
+
+
+def test_an_unknown_path_with_a_newline_is_a_problem_too(api):
+    response = api("officer_a").get("/api/v1/cases/-1%0A/transitions/x")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("application/problem+json")

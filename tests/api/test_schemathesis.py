@@ -29,7 +29,7 @@ def _run(operation, token, mode, examples, path_parameters=None) -> list[int]:
     def check(case):
         headers = {"Authorization": f"Bearer {token}"}
         case_id = (path_parameters or {}).get("case_id")
-        if case_id is not None and case.method == "POST":
+        if case_id is not None and case.method in ("POST", "PATCH", "PUT"):
             db.session.expire_all()
             headers["If-Match"] = f'"v{db.session.get(Case, case_id).version}"'
         response = case.call(headers=headers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_smorest import Api as _SmorestApi
 from flask_smorest.spec import prepare_response
+from werkzeug.routing import PathConverter
 
 from . import audit, auth, campaigns, cases, deadlines, evidence, problems, scores, signoffs
 from .schemas import ProblemSchema
@@ -42,7 +43,7 @@ class Api(_SmorestApi):
 fallback = Blueprint("api_fallback", __name__, url_prefix=PREFIX)
 
 
-@fallback.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@fallback.route("/<anything:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(rest: str):
     return problems.problem(404, "No such API resource.")
 
@@ -54,8 +55,16 @@ for _blp in RESOURCES:
 problems.install(fallback)
 
 
+class AnythingConverter(PathConverter):
+    """Like ``path``, but newlines too (``%0A`` in a URL), so every unknown API path gets a problem."""
+
+    regex = r"[\s\S]+"
+    part_isolating = False  # it spans slashes (werkzeug infers this only when the regex names "/")
+
+
 def init_app(app, csrf) -> Api:
     """Mount the API; its blueprints are CSRF-exempt because they never accept the session cookie."""
+    app.url_map.converters["anything"] = AnythingConverter
     app.config.setdefault("API_TITLE", "CCHC Workflow API")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
