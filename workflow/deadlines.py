@@ -56,6 +56,12 @@ def complete_open(case: Case, stage: str, now: dt.datetime) -> None:
         row.next_notice_at = None  # a completed stage sends nothing more
 
 
+def of_case(case: Case) -> list[Deadline]:
+    """Every deadline the case has had, open and completed, in the order they were opened."""
+    return list(db.session.scalars(select(Deadline).where(Deadline.case_id == case.id)
+                                   .order_by(Deadline.created_at, Deadline.id)))
+
+
 def current_deadline(case: Case) -> Deadline | None:
     """The open deadline that binds the case now (a revision deadline wins over the stage's)."""
     rows = db.session.scalars(select(Deadline).where(

@@ -5,10 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_smorest import Blueprint, abort
 from marshmallow import fields
-from sqlalchemy import select
 
-from models import Deadline, db
-from workflow import access, queries, reminders
+from workflow import access, deadlines, queries, reminders
 from workflow.clock import utcnow
 
 from .auth import caller
@@ -66,9 +64,7 @@ SchedulePageSchema = type("SchedulePageSchema", (ma.Schema,), {
 def case_deadlines(case_id: int):
     """Every deadline the case has had (open and completed), by stage order of creation."""
     case = case_or_404(case_id)
-    rows = db.session.scalars(select(Deadline).where(Deadline.case_id == case.id)
-                              .order_by(Deadline.created_at, Deadline.id)).all()
-    return {"case_id": case.id, "items": rows}
+    return {"case_id": case.id, "items": deadlines.of_case(case)}
 
 
 @blp.route("/campaigns/<key>/schedule")
