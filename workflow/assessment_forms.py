@@ -112,13 +112,12 @@ def _row_problem(code: str, item: CriteriaItem | None, seen: set[str]) -> dict[s
     return None
 
 
-def save_self_assessment(case: Case, rows: list[SelfRow], actor: User, *, now: dt.datetime,
-                         expected_version: int | None = None) -> list[str]:
-    """Save the commune's draft: all rows valid or nothing saved (FormRefused); returns the changed codes."""
-    check_version(case, expected_version)
-    access.require_self_scorer(actor, case)
-    if case.stage_enum != Stage.self_assessment:
-        raise NotPermitted(f"Self scores can only be changed in self-assessment (the case is in {case.stage}).")
+def _changed_rows(case: Case, rows, diff) -> list[tuple[str, dict]]:
+    """Check every row, then return (code, changes) for the rows that change something.
+
+    ``diff(row, item, stored_score, errors)`` returns the row's changes and fills ``errors``. Any
+    problem in any row refuses the whole form (FormRefused), so nothing is saved by halves.
+    """
     items, stored = _leaves(case), _scores(case)
     problems: dict[str, dict[str, list[str]]] = {}
     pending: list[tuple[str, dict]] = []
@@ -130,25 +129,49 @@ def save_self_assessment(case: Case, rows: list[SelfRow], actor: User, *, now: d
             problems[row.code] = problem
             continue
         errors: dict[str, list[str]] = {}
-        score = _points(row.score, item, errors)
-        na = bool(row.not_applicable)
-        if na and not item.not_applicable_allowed:
-            errors["not_applicable"] = ["may not be marked not applicable"]
+        changes = diff(row, item, stored.get(item.id), errors)
         if errors:
             problems[row.code] = errors
-            continue
-        current = stored.get(item.id)
-        changes: dict[str, object] = {}
-        if score != (current.self_score if current else None):
-            changes["score"] = score
-        if na != (current.not_applicable if current else False):
-            changes["not_applicable"] = na
-        if _text(row.explanation) != (current.explanation if current else None):
-            changes["explanation"] = _text(row.explanation)
-        if changes:
+        elif changes:
             pending.append((item.code, changes))
     if problems:
         raise FormRefused(problems)
+    return pending
+
+
+def _self_changes(row: SelfRow, item: CriteriaItem, current, errors: dict) -> dict:
+    score = _points(row.score, item, errors)
+    na = bool(row.not_applicable)
+    if na and not item.not_applicable_allowed:
+        errors["not_applicable"] = ["may not be marked not applicable"]
+    changes: dict[str, object] = {}
+    if score != (current.self_score if current else None):
+        changes["score"] = score
+    if na != (current.not_applicable if current else False):
+        changes["not_applicable"] = na
+    if _text(row.explanation) != (current.explanation if current else None):
+        changes["explanation"] = _text(row.explanation)
+    return changes
+
+
+def _appraisal_changes(row: AppraisalRow, item: CriteriaItem, current, errors: dict) -> dict:
+    score = _points(row.score, item, errors)
+    changes: dict[str, object] = {}
+    if score != (current.appraised_score if current else None):
+        changes["score"] = score
+    if _text(row.note) != (current.appraiser_note if current else None):
+        changes["note"] = _text(row.note)
+    return changes
+
+
+def save_self_assessment(case: Case, rows: list[SelfRow], actor: User, *, now: dt.datetime,
+                         expected_version: int | None = None) -> list[str]:
+    """Save the commune's draft: all rows valid or nothing saved (FormRefused); returns the changed codes."""
+    check_version(case, expected_version)
+    access.require_self_scorer(actor, case)
+    if case.stage_enum != Stage.self_assessment:
+        raise NotPermitted(f"Self scores can only be changed in self-assessment (the case is in {case.stage}).")
+    pending = _changed_rows(case, rows, _self_changes)
     for code, changes in pending:
         # the version was checked once above; each change moves it on, so later rows must not re-check
         scores.set_self_assessment(case, code, actor, now=now, **changes)
@@ -162,31 +185,7 @@ def save_appraisal(case: Case, rows: list[AppraisalRow], actor: User, *, now: dt
     access.require_secretariat(actor)
     if case.stage_enum != Stage.appraisal:
         raise NotPermitted(f"Appraised scores can only be changed in appraisal (the case is in {case.stage}).")
-    items, stored = _leaves(case), _scores(case)
-    problems: dict[str, dict[str, list[str]]] = {}
-    pending: list[tuple[str, dict]] = []
-    seen: set[str] = set()
-    for row in rows:
-        item = items.get(row.code)
-        problem = _row_problem(row.code, item, seen)
-        if problem:
-            problems[row.code] = problem
-            continue
-        errors: dict[str, list[str]] = {}
-        score = _points(row.score, item, errors)
-        if errors:
-            problems[row.code] = errors
-            continue
-        current = stored.get(item.id)
-        changes: dict[str, object] = {}
-        if score != (current.appraised_score if current else None):
-            changes["score"] = score
-        if _text(row.note) != (current.appraiser_note if current else None):
-            changes["note"] = _text(row.note)
-        if changes:
-            pending.append((item.code, changes))
-    if problems:
-        raise FormRefused(problems)
+    pending = _changed_rows(case, rows, _appraisal_changes)
     for code, changes in pending:
         scores.set_appraisal(case, code, actor, now=now, **changes)
     return [code for code, _changes in pending]

@@ -42,3 +42,15 @@ def post_form(client, page_url: str, action_url: str, data: dict, **kwargs):
     """GET ``page_url`` for a CSRF token, then POST ``data`` (plus the token) to ``action_url``."""
     token = csrf_of(client.get(page_url).get_data(as_text=True))
     return client.post(action_url, data={**data, "csrf_token": token}, **kwargs)
+
+
+def version_of(html: str) -> int:
+    """The case version a page's form carries (hidden field ``version``)."""
+    return int(re.search(r'name="version" value="(\d+)"', html).group(1))
+
+
+def item_block(html: str, code: str) -> str:
+    """The HTML of one sub-criterion's block on the self-assessment or appraisal form."""
+    match = re.search(rf'<article[^>]*id="item-{re.escape(code)}".*?</article>', html, re.S)
+    assert match, f"no block for {code}"
+    return match.group(0)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from models import AuditEvent, CriteriaItem, Evidence, Score, SignOff
 from states import Stage
 from tests.conftest import NOW
-from tests.web.helpers import csrf_of, logged_in, password_hash
+from tests.web.helpers import csrf_of, item_block, logged_in, password_hash, version_of
 from workflow import assessment_forms, evidence
 from workflow.clock import utcnow
 
@@ -36,19 +36,9 @@ def _url(case) -> str:
     return f"/cases/{case.id}/appraisal"
 
 
-def _version(html: str) -> int:
-    return int(re.search(r'name="version" value="(\d+)"', html).group(1))
-
-
-def _item(html: str, code: str) -> str:
-    match = re.search(rf'<article[^>]*id="item-{re.escape(code)}".*?</article>', html, re.S)
-    assert match, f"no block for {code}"
-    return match.group(0)
-
-
 def _form(client, case, **values) -> dict:
     html = client.get(_url(case)).get_data(as_text=True)
-    data = {"csrf_token": csrf_of(html), "version": str(_version(html)), "rows": list(SELF_CODES)}
+    data = {"csrf_token": csrf_of(html), "version": str(version_of(html)), "rows": list(SELF_CODES)}
     for code in SELF_CODES:
         data[f"appraised-{code}"] = ""
         data[f"note-{code}"] = ""
@@ -59,7 +49,7 @@ def _form(client, case, **values) -> dict:
 def _fire(client, case, name, **fields):
     html = client.get(_url(case)).get_data(as_text=True)
     return client.post(f"/cases/{case.id}/transitions/{name}", data={
-        "csrf_token": csrf_of(html), "version": str(_version(html)), "next": _url(case), **fields})
+        "csrf_token": csrf_of(html), "version": str(version_of(html)), "next": _url(case), **fields})
 
 
 def _score(db, case, code) -> Score:
@@ -78,12 +68,12 @@ def test_each_item_shows_the_self_score_explanation_and_evidence_beside_the_inpu
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     row = db.session.scalar(select(Evidence))
-    block = _item(html, "1.1.1")
+    block = item_block(html, "1.1.1")
     assert 'data-self-score="1.00"' in block and "Đã thực hiện đầy đủ" in block
     assert f'href="/cases/{case.id}/evidence/{row.id}"' in block and "trang 2" in block
     assert 'name="appraised-1.1.1"' in block and 'name="note-1.1.1"' in block
     assert "data-remove" not in html and 'type="file"' not in html  # evidence is the commune's to change
-    assert 'name="appraised-2.2.1"' not in html and "data-survey" in _item(html, "2.2.1")
+    assert 'name="appraised-2.2.1"' not in html and "data-survey" in item_block(html, "2.2.1")
     assert 'data-self-total="5.00"' in html and 'data-appraised-total="0.00"' in html
     assert "data-difference" not in html  # nothing appraised yet: no difference to show
     assert secretariat.get(f"/cases/{case.id}/evidence/{row.id}").data == PDF
@@ -94,9 +84,9 @@ def test_save_appraisal_and_errors_beside_items(app, world, case, db, secretaria
         "appraised-1.1.1": "0,5", "note-1.1.1": "Ban hành chậm 6 ngày", "appraised-1.1.2": "hai"}))
     assert bad.status_code == 422
     html = bad.get_data(as_text=True)
-    assert 'data-error-for="score"' in _item(html, "1.1.2") and 'value="hai"' in _item(html, "1.1.2")
-    assert 'value="0,5"' in _item(html, "1.1.1") and "Ban hành chậm 6 ngày" in _item(html, "1.1.1")
-    assert "data-error-for" not in _item(html, "1.1.1")
+    assert 'data-error-for="score"' in item_block(html, "1.1.2") and 'value="hai"' in item_block(html, "1.1.2")
+    assert 'value="0,5"' in item_block(html, "1.1.1") and "Ban hành chậm 6 ngày" in item_block(html, "1.1.1")
+    assert "data-error-for" not in item_block(html, "1.1.1")
     assert _score(db, case, "1.1.1").appraised_score is None
     events = _events(db)
     good = secretariat.post(_url(case), data=_form(secretariat, case, **{
@@ -158,7 +148,7 @@ def test_complete_appraisal_refused_beside_items_then_done(app, world, case, db,
     html = secretariat.get(_url(case)).get_data(as_text=True)
     assert 'class="blocker-summary refused"' in html
     for code in SELF_CODES:
-        assert 'data-blocker="not appraised"' in _item(html, code)
+        assert 'data-blocker="not appraised"' in item_block(html, code)
     secretariat.post(_url(case), data=_form(secretariat, case, **{
         "appraised-1.1.1": "1", "appraised-1.1.2": "1,5", "appraised-2.1.1": "2"}))
     html = secretariat.get(_url(case)).get_data(as_text=True)

@@ -13,7 +13,7 @@ from config import ROOT
 from models import AuditEvent, CriteriaItem, Evidence, Score
 from states import Stage
 from tests.conftest import NOW
-from tests.web.helpers import csrf_of, logged_in
+from tests.web.helpers import csrf_of, item_block, logged_in, version_of
 from workflow import evidence, scores
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -35,21 +35,10 @@ def _url(case) -> str:
     return f"/cases/{case.id}/self-assessment"
 
 
-def _version(html: str) -> int:
-    return int(re.search(r'name="version" value="(\d+)"', html).group(1))
-
-
-def _item(html: str, code: str) -> str:
-    """The HTML of one sub-criterion's block."""
-    match = re.search(rf'<article[^>]*id="item-{re.escape(code)}".*?</article>', html, re.S)
-    assert match, f"no block for {code}"
-    return match.group(0)
-
-
 def _form(client, case, **values) -> dict:
     """The form as the page renders it (csrf, version, rows), with ``values`` typed over it."""
     html = client.get(_url(case)).get_data(as_text=True)
-    data = {"csrf_token": csrf_of(html), "version": str(_version(html)), "rows": list(SELF_CODES)}
+    data = {"csrf_token": csrf_of(html), "version": str(version_of(html)), "rows": list(SELF_CODES)}
     for code in SELF_CODES:
         data[f"score-{code}"] = ""
         data[f"explanation-{code}"] = ""
@@ -69,7 +58,7 @@ def _events(db, action="score.changed") -> int:
 
 def _upload(client, case, code, files, locator="", headers=None):
     html = client.get(_url(case)).get_data(as_text=True)
-    data = {"csrf_token": csrf_of(html), "version": str(_version(html)), "code": code, "locator": locator,
+    data = {"csrf_token": csrf_of(html), "version": str(version_of(html)), "code": code, "locator": locator,
             "files": [(io.BytesIO(content), name, media) for name, content, media in files]}
     return client.post(f"{_url(case)}/evidence", data=data, content_type="multipart/form-data",
                        headers=headers or {})
@@ -86,14 +75,14 @@ def test_form_lists_every_sub_criterion_with_its_rule_inputs_and_limits(app, wor
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     for code in SELF_CODES:
-        block = _item(html, code)
+        block = item_block(html, code)
         assert f'name="score-{code}"' in block and f'name="explanation-{code}"' in block
         assert 'type="file"' in block and 'name="locator"' in block
-    assert "Ban hành trước 05/12: 1 điểm; chậm: 0,5" in _item(html, "1.1.1")  # Vietnamese by default
+    assert "Ban hành trước 05/12: 1 điểm; chậm: 0,5" in item_block(html, "1.1.1")  # Vietnamese by default
     assert 'name="na-1.1.1"' not in html and 'name="na-1.1.2"' in html     # N/A only where allowed
-    survey = _item(html, "2.2.1")
+    survey = item_block(html, "2.2.1")
     assert "data-survey" in survey and 'name="score-2.2.1"' not in survey and 'type="file"' not in survey
-    assert 'data-max="2.00"' in _item(html, "1.1.2")
+    assert 'data-max="2.00"' in item_block(html, "1.1.2")
     limits = re.search(r'id="upload-limits" data-max-bytes="(\d+)">(.*?)</p>', html, re.S)
     assert int(limits.group(1)) == app.config["EVIDENCE_MAX_BYTES"]
     assert "PDF" in limits.group(2) and "DOCX" in limits.group(2) and "20" in limits.group(2)
@@ -120,7 +109,7 @@ def test_save_draft_saves_values_na_and_explanations_with_a_decimal_comma(app, w
     assert _score(db, case, "2.1.1").not_applicable is True
     assert _events(db) == 3
     html = officer.get(_url(case)).get_data(as_text=True)
-    assert 'value="0,50"' in _item(html, "1.1.1") and "Kế hoạch số 12/KH-UBND" in _item(html, "1.1.1")
+    assert 'value="0,50"' in item_block(html, "1.1.1") and "Kế hoạch số 12/KH-UBND" in item_block(html, "1.1.1")
     assert re.search(r'name="na-2\.1\.1" value="1"\s+checked', html)
     assert re.search(r'data-scored="3" data-total="3"', html)
     assert 'data-self-total="2.25"' in html and "2,25/3,00" in html  # 2.1.1 is N/A: out of the maximum
@@ -128,7 +117,7 @@ def test_save_draft_saves_values_na_and_explanations_with_a_decimal_comma(app, w
 
 def test_unchanged_rows_write_no_audit_event(app, world, case, db, officer):
     officer.post(_url(case), data=_form(officer, case, **{"score-1.1.1": "1", "score-1.1.2": "2"}))
-    events, version = _events(db), _version(officer.get(_url(case)).get_data(as_text=True))
+    events, version = _events(db), version_of(officer.get(_url(case)).get_data(as_text=True))
     # the page posts every row back; only 2.1.1 differs from what is stored
     response = officer.post(_url(case), data=_form(officer, case, **{"score-1.1.1": "1,00", "score-1.1.2": "2",
                                                                      "score-2.1.1": "1,5"}))
@@ -141,7 +130,7 @@ def test_unchanged_rows_write_no_audit_event(app, world, case, db, officer):
                                                                   "score-2.1.1": "1.5"}))
     assert again.status_code == 303
     assert _events(db) == events + 1
-    assert _version(officer.get(_url(case)).get_data(as_text=True)) == version + 1
+    assert version_of(officer.get(_url(case)).get_data(as_text=True)) == version + 1
 
 
 def test_invalid_values_are_shown_beside_their_items_and_nothing_is_saved(app, world, case, db, officer):
@@ -151,13 +140,13 @@ def test_invalid_values_are_shown_beside_their_items_and_nothing_is_saved(app, w
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert 'data-invalid-items="2"' in html
-    bad, too_big, good = _item(html, "1.1.1"), _item(html, "1.1.2"), _item(html, "2.1.1")
+    bad, too_big, good = item_block(html, "1.1.1"), item_block(html, "1.1.2"), item_block(html, "2.1.1")
     assert 'data-error-for="score"' in bad and "không phải là số" in bad and 'value="abc"' in bad
     assert 'data-error-for="score"' in too_big and 'value="2,5"' in too_big and 'aria-invalid="true"' in too_big
     assert 'data-error-for' not in good
     # what the user typed is kept, valid rows included
     assert 'value="1"' in good and "Đã niêm yết tại bộ phận một cửa" in good
-    assert _version(html) == int(data["version"])
+    assert version_of(html) == int(data["version"])
     assert _events(db) == 0 and _score(db, case, "2.1.1") is None
 
 
@@ -184,7 +173,7 @@ def test_good_pdf_is_stored_by_sha256_outside_the_web_root(app, world, case, db,
     assert stored.read_bytes() == PDF and stored.name == digest
     assert (ROOT / "web").resolve() not in stored.resolve().parents
     assert Path(app.config["EVIDENCE_DIR"]).resolve() in stored.resolve().parents
-    block = _item(officer.get(_url(case)).get_data(as_text=True), "1.1.1")
+    block = item_block(officer.get(_url(case)).get_data(as_text=True), "1.1.1")
     assert f'href="/cases/{case.id}/evidence/{row.id}"' in block and "trang 2" in block
     download = officer.get(f"/cases/{case.id}/evidence/{row.id}")
     assert download.status_code == 200 and download.data == PDF
@@ -198,17 +187,17 @@ def test_refused_files_get_their_reason_beside_the_item_and_the_rest_is_kept(app
     assert response.status_code == 303
     assert [e.file_name for e in db.session.scalars(select(Evidence))] == ["ke-hoach.pdf"]
     html = officer.get(_url(case)).get_data(as_text=True)
-    block = _item(html, "1.1.1")
+    block = item_block(html, "1.1.1")
     assert 'data-file="setup.exe"' in block and "chỉ chấp nhận tệp PDF, DOCX, XLSX, JPG và PNG" in block
     assert 'data-file="anh-chup.pdf"' in block and "không phải là tệp PDF" in block
-    assert "ke-hoach.pdf" in block and 'data-file=' not in _item(html, "2.1.1")
+    assert "ke-hoach.pdf" in block and 'data-file=' not in item_block(html, "2.1.1")
     assert _score(db, case, "1.1.1").self_score == Decimal("1.00")  # the saved draft is untouched
     # the reasons are shown once, not on every later visit
     assert 'data-file="setup.exe"' not in officer.get(_url(case)).get_data(as_text=True)
 
 
-def test_upload_by_script_gets_json_with_the_new_list_and_version(app, world, case, db, officer):
-    before = _version(officer.get(_url(case)).get_data(as_text=True))
+def test_upload_by_script_gets_json_with_the_new_list_andversion_of(app, world, case, db, officer):
+    before = version_of(officer.get(_url(case)).get_data(as_text=True))
     response = _upload(officer, case, "2.1.1", [("a.pdf", PDF, "application/pdf"), ("b.png", PNG, "image/png"),
                                                  ("c.exe", b"MZ", None)],
                        headers={"X-Requested-With": "XMLHttpRequest"})
@@ -236,11 +225,11 @@ def test_too_large_upload_gets_the_friendly_413_page(app, world, case, db, offic
     assert db.session.scalar(select(func.count()).select_from(Evidence)) == 0
 
 
-def test_over_the_evidence_limit_is_refused_beside_the_item(app, world, case, db, officer):
+def test_over_the_evidence_limit_is_refused_beside_theitem_block(app, world, case, db, officer):
     app.config["EVIDENCE_MAX_BYTES"] = 100
     response = _upload(officer, case, "1.1.1", [("big.pdf", PDF + b"0" * 200, "application/pdf")])
     assert response.status_code == 303
-    block = _item(officer.get(_url(case)).get_data(as_text=True), "1.1.1")
+    block = item_block(officer.get(_url(case)).get_data(as_text=True), "1.1.1")
     assert 'data-file="big.pdf"' in block and "vượt giới hạn" in block
 
 
@@ -250,14 +239,14 @@ def test_several_files_per_item_then_remove_one(app, world, case, db, officer):
     rows = list(db.session.scalars(select(Evidence).order_by(Evidence.id)))
     assert [r.file_name for r in rows] == ["a.pdf", "b.png", "c.pdf"]
     html = officer.get(_url(case)).get_data(as_text=True)
-    assert 'data-count="3"' in _item(html, "1.1.1")
+    assert 'data-count="3"' in item_block(html, "1.1.1")
     remove = f"{_url(case)}/evidence/{rows[1].id}/remove"
-    assert f'formaction="{remove}"' in _item(html, "1.1.1")
-    response = officer.post(remove, data={"csrf_token": csrf_of(html), "version": str(_version(html))})
+    assert f'formaction="{remove}"' in item_block(html, "1.1.1")
+    response = officer.post(remove, data={"csrf_token": csrf_of(html), "version": str(version_of(html))})
     assert response.status_code == 303
     db.session.expire_all()
     assert rows[1].removed_at is not None and rows[0].removed_at is None
-    block = _item(officer.get(_url(case)).get_data(as_text=True), "1.1.1")
+    block = item_block(officer.get(_url(case)).get_data(as_text=True), "1.1.1")
     assert 'data-count="2"' in block and "b.png" not in block
     assert _events(db, "evidence.removed") == 1
 
@@ -270,28 +259,28 @@ def test_submit_refused_shows_blockers_beside_items_then_accepted(app, world, ca
     submit_url = f"/cases/{case.id}/transitions/submit"
     assert f'action="{submit_url}"' in html
     assert re.search(r'data-action="submit"\s+disabled', html)  # the page says it is not ready
-    response = officer.post(submit_url, data={"csrf_token": csrf_of(html), "version": str(_version(html)),
+    response = officer.post(submit_url, data={"csrf_token": csrf_of(html), "version": str(version_of(html)),
                                               "next": _url(case)})
     assert response.status_code == 303 and response.headers["Location"].endswith(_url(case))
     html = officer.get(_url(case)).get_data(as_text=True)
     summary = re.search(r'<section class="blocker-summary refused".*?</section>', html, re.S).group(0)
     assert 'data-blocked-items="2"' in summary
     assert 'href="#item-1.1.1"' in summary and 'href="#item-2.1.1"' in summary and "#item-1.1.2" not in summary
-    assert 'data-blocker="no score"' in _item(html, "1.1.1") and 'data-blocker="no score"' in _item(html, "2.1.1")
-    assert "data-blocker" not in _item(html, "1.1.2")
+    assert 'data-blocker="no score"' in item_block(html, "1.1.1") and 'data-blocker="no score"' in item_block(html, "2.1.1")
+    assert "data-blocker" not in item_block(html, "1.1.2")
     # score them; 1.1.1 and 2.1.1 also need evidence
     officer.post(_url(case), data=_form(officer, case, **{"score-1.1.1": "1", "score-1.1.2": "2",
                                                           "score-2.1.1": "2"}))
     html = officer.get(_url(case)).get_data(as_text=True)
-    officer.post(submit_url, data={"csrf_token": csrf_of(html), "version": str(_version(html)), "next": _url(case)})
+    officer.post(submit_url, data={"csrf_token": csrf_of(html), "version": str(version_of(html)), "next": _url(case)})
     html = officer.get(_url(case)).get_data(as_text=True)
-    assert 'data-blocker="evidence required"' in _item(html, "1.1.1")
+    assert 'data-blocker="evidence required"' in item_block(html, "1.1.1")
     assert re.search(r"<span data-summary>[^<]*2[^<]*</span>", html)
     _upload(officer, case, "1.1.1", [("a.pdf", PDF, "application/pdf")])
     _upload(officer, case, "2.1.1", [("b.pdf", PDF, "application/pdf")])
     html = officer.get(_url(case)).get_data(as_text=True)
     assert not re.search(r'data-action="submit"\s+disabled', html)
-    response = officer.post(submit_url, data={"csrf_token": csrf_of(html), "version": str(_version(html)),
+    response = officer.post(submit_url, data={"csrf_token": csrf_of(html), "version": str(version_of(html)),
                                               "next": _url(case)})
     assert response.status_code == 303
     db.session.expire_all()
@@ -303,7 +292,7 @@ def test_submit_refused_shows_blockers_beside_items_then_accepted(app, world, ca
 def test_stale_version_on_upload_is_a_conflict(app, world, case, db, officer):
     html = officer.get(_url(case)).get_data(as_text=True)
     response = officer.post(f"{_url(case)}/evidence", content_type="multipart/form-data", data={
-        "csrf_token": csrf_of(html), "version": str(_version(html) - 1), "code": "1.1.1",
+        "csrf_token": csrf_of(html), "version": str(version_of(html) - 1), "code": "1.1.1",
         "files": [(io.BytesIO(PDF), "a.pdf", "application/pdf")]})
     assert response.status_code == 409
     assert db.session.scalar(select(func.count()).select_from(Evidence)) == 0
@@ -347,7 +336,7 @@ def test_the_commune_chair_reads_the_form_but_cannot_change_it(app, world, case,
     html = response.get_data(as_text=True)
     assert 'id="read-only"' in html and re.search(r'name="score-1\.1\.1"[^>]*disabled', html, re.S)
     assert 'type="file"' not in html and "data-remove" not in html
-    post = chair.post(_url(case), data={"csrf_token": csrf_of(html), "version": str(_version(html)),
+    post = chair.post(_url(case), data={"csrf_token": csrf_of(html), "version": str(version_of(html)),
                                         "rows": ["1.1.1"], "score-1.1.1": "1"})
     assert post.status_code == 403 and _score(db, case, "1.1.1") is None
 
