@@ -84,10 +84,6 @@ def _leaves(case: Case) -> dict[str, CriteriaItem]:
         CriteriaItem.criteria_set_id == case.campaign.criteria_set_id, CriteriaItem.method.is_not(None)))}
 
 
-def _scores(case: Case) -> dict[int, Score]:
-    return {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
-
-
 def _text(value: str | None) -> str | None:
     # the same normalisation workflow.scores applies before comparing: blank is no text
     return (value or "").strip() or None
@@ -118,7 +114,7 @@ def _changed_rows(case: Case, rows, diff) -> list[tuple[str, dict]]:
     ``diff(row, item, stored_score, errors)`` returns the row's changes and fills ``errors``. Any
     problem in any row refuses the whole form (FormRefused), so nothing is saved by halves.
     """
-    items, stored = _leaves(case), _scores(case)
+    items, stored = _leaves(case), scores.scores_by_item(case)
     problems: dict[str, dict[str, list[str]]] = {}
     pending: list[tuple[str, dict]] = []
     seen: set[str] = set()
@@ -270,7 +266,7 @@ def form_view(case: Case) -> FormView:
     """The case's criteria tree with scores and evidence, for the self-assessment and appraisal forms."""
     items = db.session.scalars(select(CriteriaItem).where(
         CriteriaItem.criteria_set_id == case.campaign.criteria_set_id).order_by(CriteriaItem.position)).all()
-    stored = _scores(case)
+    stored = scores.scores_by_item(case)
     files: dict[int, list[Evidence]] = defaultdict(list)
     for row in evidence_ops.evidence_of(case):
         files[row.item_id].append(row)

@@ -20,6 +20,11 @@ UNSET = object()
 SURVEY_STAGES = {Stage.planning, Stage.self_assessment, Stage.appraisal, Stage.survey}
 
 
+def scores_by_item(case: Case) -> dict[int, Score]:
+    """The case's score rows, by criteria item id (one query)."""
+    return {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
+
+
 def item_by_code(case: Case, code: str) -> CriteriaItem:
     item = db.session.scalar(select(CriteriaItem).where(
         CriteriaItem.criteria_set_id == case.campaign.criteria_set_id, CriteriaItem.code == code))

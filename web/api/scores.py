@@ -5,12 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_smorest import Blueprint, abort
 from marshmallow import fields
-from sqlalchemy import select
 
-from models import CriteriaItem, Score, db
+from models import CriteriaItem, Score
 from workflow import scores as score_ops
 from workflow.clock import utcnow
-from workflow.errors import InvalidInput
+from workflow.errors import InvalidInput, NotFound
 from workflow.scoring import case_totals
 from workflow.txn import commit
 
@@ -119,21 +118,12 @@ def _row(item: CriteriaItem, score: Score | None) -> dict:
             "survey_score": _text(score.survey_score) if score else None}
 
 
-def _leaves(case) -> list[CriteriaItem]:
-    return [i for i in db.session.scalars(select(CriteriaItem).where(
-        CriteriaItem.criteria_set_id == case.campaign.criteria_set_id).order_by(CriteriaItem.position)) if i.is_leaf]
-
-
-def _scores(case) -> dict[int, Score]:
-    return {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
-
-
 def _leaf_or_404(case, code: str) -> CriteriaItem:
-    item = db.session.scalar(select(CriteriaItem).where(
-        CriteriaItem.criteria_set_id == case.campaign.criteria_set_id, CriteriaItem.code == code))
-    if item is None or not item.is_leaf:
+    """The sub-criterion ``code``: 404 when missing or an inner node (a missing resource, whatever the body)."""
+    try:
+        return score_ops.item_by_code(case, code)
+    except (NotFound, InvalidInput):
         abort(404, message=f"{code}: no such sub-criterion in this campaign's criteria set.")
-    return item
 
 
 @blp.route("/<int(signed=True):case_id>/scores")
@@ -142,10 +132,10 @@ def _leaf_or_404(case, code: str) -> CriteriaItem:
 def list_scores(case_id: int):
     """Every sub-criterion of the case with its scores, and the totals (as the pages compute them)."""
     case = case_or_404(case_id)
-    scores = _scores(case)
+    scores = score_ops.scores_by_item(case)
     totals = case_totals(case)
     body = {"case_id": case.id, "stage": case.stage, "version": case.version,
-            "items": [_row(i, scores.get(i.id)) for i in _leaves(case)],
+            "items": [_row(i, scores.get(i.id)) for i in case.campaign.criteria_set.leaves()],
             "totals": {"total": _text(totals.total), "own_max": _text(totals.own_max),
                        "self_total": _text(totals.self_total), "percentage": _text(totals.percentage)}}
     return body, 200, {"ETag": f'"{etag_of(case)}"'}
@@ -187,4 +177,4 @@ def patch_score(args, case_id: int, code: str):
             errors = {"not_applicable": ["not allowed on this sub-criterion"]}
         raise InvalidInput(exc.message, errors) from None
     commit()
-    return _row(item, _scores(case).get(item.id)), 200, {"ETag": f'"{etag_of(case)}"'}
+    return _row(item, score_ops.scores_by_item(case).get(item.id)), 200, {"ETag": f'"{etag_of(case)}"'}
