@@ -179,7 +179,9 @@ def test_a_scheduler_killed_mid_sweep_and_restarted_sends_each_message_once(
     committed, the test takes a lock that makes the process's next write wait, checks that some
     messages are queued while deadlines are still due, and kills the process while it waits.
     """
-    load = build_load(make, communes=40, officers_per_commune=2)
+    # enough batches (120 of 2 deadlines) that the sweep cannot finish between noticing the first commit
+    # and taking the lock, even on an idle machine (40 deadlines once did, on SQLite)
+    load = build_load(make, communes=240, officers_per_commune=1)
     db.session.close()
     total = len(load.keys)
     killed = start_scheduler(scheduler_env(database_url, smtp.port, tmp_path, "sched-killed"), tmp_path, "killed",
