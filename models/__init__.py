@@ -6,12 +6,17 @@ from .base import Points, db, to_points, utcnow
 from .campaign import Campaign, CampaignStaff, CampaignStageDue, CouncilSeat
 from .case import Case, Score
 from .commune import Authority, Commune, CommunePredecessor
+from .commune_lineage import CommuneMerger
 from .criteria import CriteriaItem, CriteriaSet
 from .deadline import Deadline
 from .evidence import Evidence
 from .feed_token import CalendarFeedToken
+from .login_throttle import LoginFailure
 from .outbox import OutboxMessage, SchedulerState
+from .publication import ResultSnapshot
+from .remediation import RemediationItem, RemediationPlan
 from .signoff import Signature, SignOff
+from .survey import SurveyAnswer, SurveyForm, SurveyIssue, SurveySettings
 from .user import User, UserRole
 
 __all__ = [
@@ -19,5 +24,9 @@ __all__ = [
     "AuditEvent", "AuditHead", "DomainEvent", "Points", "db", "to_points", "utcnow",
     "Campaign", "CampaignStaff", "CampaignStageDue", "CouncilSeat", "Case", "Score",
     "Authority", "Commune", "CommunePredecessor", "CriteriaItem", "CriteriaSet", "Deadline",
+    "LoginFailure",
+    "CommuneMerger", "ResultSnapshot",
+    "RemediationItem", "RemediationPlan",
     "Evidence", "CalendarFeedToken", "OutboxMessage", "SchedulerState", "Signature", "SignOff", "User", "UserRole",
+    "SurveyAnswer", "SurveyForm", "SurveyIssue", "SurveySettings",
 ]

@@ -82,3 +82,26 @@ def publish(event: Event) -> None:
                                occurred_at=event.occurred_at))
     for handler in HANDLERS.get(type(event), ()):
         handler(event)
+
+
+# --- the workflow's own in-transaction handlers (notifications adds its own in init_app) -----------
+
+def _draft_remediation_plan(event: StageChanged) -> None:
+    """A case reaching publication gets its remediation plan drafted from its lost points."""
+    # imported late: remediation imports modules that import this one
+    from .remediation import on_stage_changed
+
+    on_stage_changed(event)
+
+
+subscribe(StageChanged, _draft_remediation_plan)
+
+
+def _snapshot_correction(event: StageChanged) -> None:
+    """A case approved again after its campaign was published writes the next published version."""
+    from .publication import on_stage_changed  # imported late, for the same reason
+
+    on_stage_changed(event)
+
+
+subscribe(StageChanged, _snapshot_correction)
