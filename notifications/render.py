@@ -67,6 +67,8 @@ def ddmmyyyy(value) -> str:
 def stage_title(stage: str | None, locale: str) -> str:
     if not stage:
         return ""
+    if stage == "remediation":  # a remediation item's deadline (workflow.remediation)
+        return "Kế hoạch khắc phục" if locale == "vi" else "Remediation plan"
     try:
         key = Stage(stage)
     except ValueError:

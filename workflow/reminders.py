@@ -208,6 +208,8 @@ class Directory:
             return self.council_not_signed(case)
         if stage == Stage.publication:
             return self.staff("authority_leader")
+        if stage == "remediation":  # a remediation item's due date (workflow.remediation) binds the commune
+            return self.commune_users(case, Role.commune_officer)
         return ()
 
     def escalation_recipients(self, case: Case, roles: tuple[str, ...]) -> tuple[User, ...]:
@@ -310,7 +312,9 @@ def schedule(campaign: Campaign, *, now: dt.datetime, progress=None) -> list[Not
         for case in items:
             out.extend(_case_notices(case, open_rows.get(case.id, []), campaign, planner, people))
     future = [n for n in out if n.at > now]
-    return sorted(future, key=lambda n: (n.at, n.commune_code, DEADLINE_STAGES.index(n.stage),
+    # deadlines outside the stage chart (remediation items) sort after the stages
+    return sorted(future, key=lambda n: (n.at, n.commune_code, DEADLINE_STAGES.index(n.stage)
+                                         if n.stage in DEADLINE_STAGES else len(DEADLINE_STAGES),
                                          KIND_ORDER[n.kind], n.level))
 
 
