@@ -169,9 +169,12 @@ def run_digest(*, now: dt.datetime, owner: str) -> str:
     if not take_lease("digest", owner=owner, now=now, ttl=dt.timedelta(hours=1)):
         return "digest: another scheduler holds the lease"
     report = digest.queue_digests(now=now)
+    from . import survey_lag  # the survey's lagging communes: one notice per commune and day, like the digest
+
+    lag = survey_lag.queue_lag_notices(now=now)
     mark_completed("digest", now=now)
     db.session.commit()
-    return report.describe()
+    return f"{report.describe()}; {lag.describe()}"
 
 
 JOBS: dict[str, Callable[..., str]] = {"sweep": run_sweep, "deliver": run_delivery, "digest": run_digest}
