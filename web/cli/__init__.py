@@ -31,3 +31,7 @@ def register_cli(app: Flask) -> None:
 
     for command in (results_cmd.results_cmd, results_cmd.publish_cmd, results_cmd.communes):
         app.cli.add_command(command)
+
+    from . import remediation_cmd
+
+    app.cli.add_command(remediation_cmd.group)
