@@ -44,6 +44,24 @@ def can_view_case(user: User | None, case: Case) -> bool:
     return False
 
 
+NO_COMMUNE = -1  # a commune id no case has: "sees none of the campaign's cases"
+
+
+def commune_scope(user: User | None, campaign_id: int) -> int | None:
+    """``can_view_case`` over a whole campaign, for set-based lists: None when ``user`` sees every case of
+    it, else the one commune id whose case they see (``NO_COMMUNE`` when none)."""
+    if user is None or not user.is_active:
+        return NO_COMMUNE
+    roles = user.roles
+    if roles & CAMPAIGN_WIDE_READERS:
+        return None
+    if roles & {Role.council_member, Role.council_chair} and holds_seat(user, campaign_id):
+        return None
+    if roles & COMMUNE_SCOPED_ROLES and user.commune_id is not None:
+        return user.commune_id
+    return NO_COMMUNE
+
+
 def require_view(user: User | None, case: Case) -> None:
     if not can_view_case(user, case):
         raise NotPermitted("You may not see this case.")

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import IO
 
 from sqlalchemy import Date, String, and_, bindparam, case, exists, func, null, or_, select
+from sqlalchemy.orm import joinedload
 
 from models import Campaign, Case, Commune, CriteriaItem, Deadline, Evidence, Score, User, db
 from states import CHART, STAGE_ORDER, STAGE_TITLES_VI, Stage
@@ -84,6 +85,10 @@ class BoardFilter:
     stage: str | None = None
     overdue: bool = False
     q: str = ""
+    # the table's (and the API's) narrower filters; the board's columns ignore them
+    on_time: bool = False  # only cases not past their binding deadline
+    commune: str | None = None  # one commune, by code
+    scope_commune_id: int | None = None  # the reader's scope (access.commune_scope), applied in SQL
 
     @classmethod
     def parse(cls, args, today: dt.date) -> BoardFilter:
@@ -211,21 +216,27 @@ def _binding_due():
 
 def binding_deadlines(case_ids: Sequence[int]) -> dict[int, tuple[dt.date, str]]:
     """(due, kind) of the binding deadline of each case in ``case_ids`` that has one: one query."""
+    return {case_id: (due, kind) for case_id, (due, kind, _plan_due) in binding_deadline_rows(case_ids).items()}
+
+
+def binding_deadline_rows(case_ids: Sequence[int]) -> dict[int, tuple[dt.date, str, dt.date]]:
+    """(due, kind, plan_due) of the binding deadline of each case in ``case_ids`` that has one: one query."""
     if not case_ids:
         return {}
 
     def build():
         d = DEADLINES
-        return (select(d.c.case_id, d.c.due, d.c.kind, d.c.round)
+        return (select(d.c.case_id, d.c.due, d.c.kind, d.c.round, d.c.plan_due)
                 .join(CASES, and_(CASES.c.id == d.c.case_id, CASES.c.stage == d.c.stage))
                 .where(d.c.case_id.in_(bindparam("ids", expanding=True)), d.c.completed_at.is_(None)))
 
     best: dict[int, tuple] = {}
-    for case_id, due, kind, rnd in db.session.execute(_statement(("deadlines",), build), {"ids": list(case_ids)}):
+    for case_id, due, kind, rnd, plan_due in db.session.execute(_statement(("deadlines",), build),
+                                                                {"ids": list(case_ids)}):
         rank = (kind == "revision", rnd)
         if case_id not in best or rank > best[case_id][0]:
-            best[case_id] = (rank, due, kind)
-    return {case_id: (due, kind) for case_id, (_, due, kind) in best.items()}
+            best[case_id] = (rank, due, kind, plan_due)
+    return {case_id: (due, kind, plan_due) for case_id, (_, due, kind, plan_due) in best.items()}
 
 
 # --- blockers, in SQL -------------------------------------------------------------------------------
@@ -538,9 +549,21 @@ def _table_where(stmt, dialect: str, flt: BoardFilter):
         stmt = stmt.where(CASES.c.stage == bindparam("stage"))
     if flt.overdue:
         stmt = stmt.where(_binding_overdue())
+    if flt.on_time:
+        stmt = stmt.where(~_binding_overdue())
     if flt.q:
         stmt = stmt.where(_search_clause(dialect))
+    if flt.commune:
+        stmt = stmt.where(COMMUNES.c.code == bindparam("commune"))
+    if flt.scope_commune_id is not None:
+        stmt = stmt.where(CASES.c.commune_id == bindparam("scope_commune_id"))
     return stmt
+
+
+def _table_flags(flt: BoardFilter) -> tuple:
+    """The shape of the table's statement under ``flt`` (statements are cached per shape)."""
+    return (bool(flt.stage), flt.overdue, bool(flt.q), flt.on_time, bool(flt.commune),
+            flt.scope_commune_id is not None)
 
 
 _BLOCKERS_BY_CASE = _campaign_blockers()
@@ -575,7 +598,7 @@ def _table_rows_stmt(dialect: str, flt: BoardFilter, sort: str, descending: bool
 
 def _table_count_stmt(dialect: str, flt: BoardFilter):
     stmt = select(func.count()).select_from(CASES)
-    if flt.q:
+    if flt.q or flt.commune:
         stmt = stmt.join(COMMUNES, COMMUNES.c.id == CASES.c.commune_id)
     return _table_where(stmt, dialect, flt)
 
@@ -599,13 +622,17 @@ def _table_params(campaign: Campaign, flt: BoardFilter, **more) -> dict:
     params = _params(campaign, flt, **more)
     if flt.stage:
         params["stage"] = flt.stage
+    if flt.commune:
+        params["commune"] = flt.commune
+    if flt.scope_commune_id is not None:
+        params["scope_commune_id"] = flt.scope_commune_id
     return params
 
 
 def table_page(campaign: Campaign, flt: BoardFilter, *, sort: str = "code", descending: bool = False,
                page: int = 1, size: int = TABLE_PAGE) -> TablePage:
     """One page of the filtered cases in the table's order, with the total."""
-    dialect, flags = _dialect(), (bool(flt.stage), flt.overdue, bool(flt.q))
+    dialect, flags = _dialect(), _table_flags(flt)
     params = _table_params(campaign, flt, cs=campaign.criteria_set_id)
     total = _run(_statement(("table-count", dialect, *flags), lambda: _table_count_stmt(dialect, flt)),
                  params).scalar() or 0
@@ -618,10 +645,32 @@ def table_page(campaign: Campaign, flt: BoardFilter, *, sort: str = "code", desc
     return TablePage(cards=cards, total=total, page=page, pages=pages, sort=sort, descending=descending)
 
 
+def table_window(campaign: Campaign, flt: BoardFilter, *, offset: int, limit: int) -> tuple[int, list[int]]:
+    """(how many cases match, the ids of at most ``limit`` of them from ``offset``) in the table's order by
+    commune code: two indexed queries whatever the campaign's size (the API's case list)."""
+    dialect, flags = _dialect(), _table_flags(flt)
+    params = _table_params(campaign, flt)
+    total = _run(_statement(("table-count", dialect, *flags), lambda: _table_count_stmt(dialect, flt)),
+                 params).scalar() or 0
+    if limit <= 0 or offset >= total:
+        return total, []
+    stmt = _statement(("table", dialect, *flags, "code", False),
+                      lambda: _table_rows_stmt(dialect, flt, "code", False, paged=True))
+    return total, [row[0] for row in _run(stmt, {**params, "offset": offset, "limit": limit})]
+
+
+def cases_by_id(case_ids: Sequence[int]) -> dict[int, Case]:
+    """The cases of ``case_ids`` with their communes: one query."""
+    if not case_ids:
+        return {}
+    stmt = select(Case).options(joinedload(Case.commune)).where(Case.id.in_(list(case_ids)))
+    return {c.id: c for c in db.session.scalars(stmt)}
+
+
 def table_rows(campaign: Campaign, flt: BoardFilter, *, sort: str = "code",
                descending: bool = False) -> Iterator[Card]:
     """Every filtered case in the table's order (what the exports hold), enriched batch by batch."""
-    dialect, flags = _dialect(), (bool(flt.stage), flt.overdue, bool(flt.q))
+    dialect, flags = _dialect(), _table_flags(flt)
     days = DaysLeft(campaign, flt.today)
     stmt = _statement(("table-all", dialect, *flags, sort, descending),
                       lambda: _table_rows_stmt(dialect, flt, sort, descending, paged=False))

@@ -5,16 +5,29 @@ Every resource goes through the same access rules as the pages (workflow.access,
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, request
 from flask_smorest import Api as _SmorestApi
 from flask_smorest.spec import prepare_response
-from werkzeug.routing import PathConverter
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.routing import Map, PathConverter, Rule
 
-from . import audit, auth, campaigns, cases, deadlines, evidence, problems, scores, signoffs
+from . import (
+    audit,
+    auth,
+    campaigns,
+    cases,
+    communes,
+    criteria_sets,
+    deadlines,
+    evidence,
+    problems,
+    scores,
+    signoffs,
+)
 from .schemas import ProblemSchema
 
 PREFIX = "/api/v1"
-RESOURCES = (campaigns.blp, cases.blp, scores.blp, evidence.blp, signoffs.blp, deadlines.blp, audit.blp)
+RESOURCES = (campaigns.blp, criteria_sets.blp, communes.blp, cases.blp, scores.blp, evidence.blp, signoffs.blp, deadlines.blp, audit.blp)
 
 
 class Api(_SmorestApi):
@@ -45,7 +58,21 @@ fallback = Blueprint("api_fallback", __name__, url_prefix=PREFIX)
 
 @fallback.route("/<anything:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(rest: str):
+    """404 for a path no resource has; 405 with Allow for a known path asked with another method."""
+    allowed = _resource_rules().bind("api").allowed_methods(request.path)
+    if allowed:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
     return problems.problem(404, "No such API resource.")
+
+
+def _resource_rules() -> Map:
+    """The API's own routes without this fallback (which matches every path), built once per app."""
+    found = current_app.extensions.get("cchc_api_rules")
+    if found is None:
+        rules = [Rule(r.rule, methods=r.methods, endpoint=r.endpoint) for r in current_app.url_map.iter_rules()
+                 if r.rule.startswith(PREFIX + "/") and not r.endpoint.startswith(fallback.name + ".")]
+        found = current_app.extensions["cchc_api_rules"] = Map(rules, converters=current_app.url_map.converters)
+    return found
 
 
 # setup of the module-level blueprints happens once, here; an app per test registers them again

@@ -32,6 +32,12 @@ class EventArgsSchema(PageArgsSchema):
     from_ = fields.Date(data_key="from", metadata={"description": "first local day (YYYY-MM-DD), inclusive"})
     to = fields.Date(metadata={"description": "last local day (YYYY-MM-DD), inclusive"})
 
+    @ma.validates_schema
+    def _from_not_after_to(self, data, **kwargs):
+        if data.get("from_") and data.get("to") and data["from_"] > data["to"]:
+            message = "'from' is later than 'to'."
+            raise ma.ValidationError({"from": [message], "to": [message]})
+
 
 class EventSchema(ma.Schema):
     """One event with every field its hash covers, and the chain fields (as the audit export)."""
@@ -80,15 +86,18 @@ def _readers_only():
 @blp.arguments(EventArgsSchema, location="query", as_kwargs=False)
 @blp.response(200, EventPageSchema)
 @_problem(403, "The caller is not an auditor, administrator or secretariat head")
+@_problem(404, "No such campaign")
 def events(args):
     """Matching events in seq order with their chain fields (the auditor's history search).
 
-    An unknown campaign key, or ``from`` after ``to``, matches no event."""
+    An unknown campaign key is 404; ``from`` after ``to`` is 422 naming both."""
     _readers_only()
     campaign_id = None
     if args.get("campaign"):
         campaign = history.campaign_by_key(args["campaign"])
-        campaign_id = campaign.id if campaign is not None else -1  # an unknown key matches no event
+        if campaign is None:
+            abort(404, message=f"No such campaign: {args['campaign']}.")
+        campaign_id = campaign.id
     f = history.HistoryFilter(campaign_id=campaign_id, case_id=args.get("case"), action=args.get("action"),
                               date_from=args.get("from_"), date_to=args.get("to"))
     found = history.search(f, args["page"], args["per_page"])

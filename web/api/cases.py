@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from flask_smorest import Blueprint, abort
 
 from states import TRANSITIONS
-from workflow import cases, queries
+from workflow import access, board, cases, queries
 from workflow.clock import utcnow
 from workflow.txn import commit
 
 from .auth import caller
-from .common import case_or_404, etag_of, paginate, required_version
+from .common import case_or_404, etag_of, required_version, visible_campaign_or_404
 from .problems import MEDIA_TYPE
 from .schemas import (
     CaseListArgsSchema,
@@ -38,29 +41,59 @@ def _etag_headers() -> dict:
 @blp.route("")
 @blp.arguments(CaseListArgsSchema, location="query", as_kwargs=False)
 @blp.response(200, CasePageSchema)
+@_problem(404, "No such campaign, or none the caller may see")
 def list_cases(args):
-    """The cases the caller may see, by campaign (newest year first, then key), then commune code."""
+    """The cases the caller may see, by campaign (newest year first, then key), then commune code.
+
+    Set-based (the board's table queries): per campaign one count and, where the page falls, one page of ids."""
     user, now = caller(), utcnow()
-    rows = []
-    for campaign in queries.campaigns_visible_to(user):
-        if args.get("campaign") and campaign.key != args["campaign"]:
-            continue
-        for case in queries.cases_visible_to(user, campaign):
-            if args.get("stage") and case.stage != args["stage"]:
-                continue
-            if args.get("commune") and case.commune.code != args["commune"]:
-                continue
-            rows.append(case)
-    if "overdue" in args:
-        rows = [c for c in rows if _late(c, now) == args["overdue"]]
-    result = paginate(rows, args)
-    result["items"] = [_view(c, now) for c in result["items"]]
-    return result
+    if args.get("campaign"):
+        campaigns = [visible_campaign_or_404(args["campaign"])]
+    else:
+        campaigns = queries.campaigns_visible_to(user)
+    offset, per_page = (args["page"] - 1) * args["per_page"], args["per_page"]
+    total, window = 0, []  # window: (campaign, today, case ids) of the page, in order
+    for campaign in campaigns:
+        today = board.today_for(campaign, now)
+        flt = board.BoardFilter(today=today, stage=args.get("stage"), overdue=args.get("overdue") is True,
+                                on_time=args.get("overdue") is False, commune=args.get("commune"),
+                                scope_commune_id=access.commune_scope(user, campaign.id))
+        count, ids = board.table_window(campaign, flt, offset=max(0, offset - total),
+                                        limit=per_page - sum(len(w[2]) for w in window))
+        total += count
+        if ids:
+            window.append((campaign, today, ids))
+    items = []
+    for campaign, today, ids in window:
+        items += _views(campaign, today, ids)
+    return {"items": items, "page": args["page"], "per_page": per_page, "total": total}
 
 
-def _late(case, now) -> bool:
-    view = queries.deadline_view(case, now)
-    return view is not None and view.late
+def _views(campaign, today, ids: list[int]) -> list:
+    """The page's cases with their binding deadlines: a bounded number of queries, one calendar."""
+    found = board.cases_by_id(ids)
+    bound = board.binding_deadline_rows(ids)
+    days = board.DaysLeft(campaign, today)
+    out = []
+    for case_id in ids:
+        deadline = None
+        if case_id in bound:
+            due, kind, plan_due = bound[case_id]
+            deadline = ListedDeadline(due=due, plan_due=plan_due, kind=kind, working_days_left=days(due),
+                                      late=today > due)
+        out.append(CaseView(found[case_id], deadline))
+    return out
+
+
+@dataclass(frozen=True)
+class ListedDeadline:
+    """A case's binding deadline as the list shows it (DeadlineSchema's fields)."""
+
+    due: dt.date
+    plan_due: dt.date
+    kind: str
+    working_days_left: int
+    late: bool
 
 
 def _view(case, now):

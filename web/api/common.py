@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import abort
 
-from models import Case
+from models import Campaign, Case
 from workflow import queries
 
 from .auth import caller
@@ -23,6 +23,14 @@ def case_or_404(case_id: int) -> Case:
     found = queries.visible_case(caller(), case_id)  # ids beyond a database integer are no case there too
     if found is None:
         abort(404, message="No such case.")
+    return found
+
+
+def visible_campaign_or_404(key: str) -> Campaign:
+    """The campaign named by a filter, if the caller sees any of its cases: 404 otherwise (not an empty page)."""
+    found = next((c for c in queries.campaigns_visible_to(caller()) if c.key == key), None)
+    if found is None:
+        abort(404, message=f"No such campaign: {key}.")
     return found
 
 

@@ -41,6 +41,49 @@ class CaseListArgsSchema(PageArgsSchema):
     overdue = fields.Boolean(metadata={"description": "only cases past their binding deadline (true) or not (false)"})
 
 
+class PlanLoadSchema(ma.Schema):
+    campaign = fields.String(required=True, metadata={"description": "the campaign key the plan names"})
+    changed = fields.Boolean(required=True, metadata={"description": "false when the same plan was already loaded"})
+    created = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                          metadata={"description": "rows created by kind (campaign, commune, user, case, ...)"})
+    updated = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    summary = fields.String(required=True)
+
+
+class CriteriaLoadSchema(ma.Schema):
+    key = fields.String(required=True, metadata={"description": "the criteria set's id"})
+    version = fields.Integer(required=True, metadata={"description": "a changed file adds a version"})
+    created = fields.Boolean(required=True, metadata={"description": "false when the same content was loaded"})
+    items = fields.Integer(required=True)
+    leaves = fields.Integer(required=True, metadata={"description": "sub-criteria (scored items)"})
+    total_points = fields.String(required=True, metadata={"description": "decimal string, e.g. \"100.00\""})
+
+
+class CommuneListArgsSchema(PageArgsSchema):
+    campaign = fields.String(validate=validate.Length(max=100),
+                             metadata={"description": "campaign key: only communes with a case in it"})
+    code = fields.String(validate=validate.Length(max=20), metadata={"description": "commune code (exact)"})
+    q = fields.String(validate=validate.Length(max=100),
+                      metadata={"description": "search: code or name contains it (accents and case ignored)"})
+
+
+class CommuneCaseSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    campaign = fields.String(required=True, metadata={"description": "campaign key"})
+    stage = fields.String(required=True)
+
+
+class CommuneSchema(ma.Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    authority = fields.String(required=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    cases = fields.List(fields.Nested(CommuneCaseSchema), required=True,
+                        metadata={"description": "the commune's cases the caller may see, newest campaign first"})
+
+
 class CampaignSchema(ma.Schema):
     key = fields.String(required=True)
     year = fields.Integer(required=True)
@@ -88,6 +131,7 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
 
 CampaignPageSchema = page_schema(CampaignSchema, "CampaignPageSchema")
 CasePageSchema = page_schema(CaseSchema, "CasePageSchema")
+CommunePageSchema = page_schema(CommuneSchema, "CommunePageSchema")
 
 
 class TransitionReadinessSchema(ma.Schema):
