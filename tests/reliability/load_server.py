@@ -60,12 +60,13 @@ def server_env(database_url: str, evidence_dir: Path, application_name: str) -> 
 
 
 def start_gunicorn(database_url: str, tmp_path: Path, *, workers: int = 4, threads: int = 8,
-                   name: str = "web", preexec_fn=None, timeout: float = 90) -> Server:
+                   name: str = "web", preexec_fn=None, timeout: float = 90,
+                   evidence_dir: Path | None = None) -> Server:
     """``gunicorn 'wsgi:create_app()'`` with ``workers`` x ``threads`` (gthread); waits until it answers."""
     if not GUNICORN.exists():
         raise RuntimeError(f"gunicorn is not installed next to {sys.executable}: pip install -e '.[test]'")
     port = free_port()
-    evidence = tmp_path / f"{name}-evidence"
+    evidence = evidence_dir or tmp_path / f"{name}-evidence"
     log = tmp_path / f"{name}.log"
     application_name = f"h7-{name}-{uuid.uuid4().hex[:8]}"
     with open(log, "ab") as out:
