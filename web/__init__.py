@@ -63,6 +63,24 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(feeds_bp)
 
+    from .campaign_rollover import bp as rollover_bp
+    from .dashboard import bp as dashboard_bp
+
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(rollover_bp)
+
+    from .results import bp as results_bp
+
+    app.register_blueprint(results_bp)
+
+    from .survey import bp as survey_bp
+
+    app.register_blueprint(survey_bp)
+
+    from .remediation import bp as remediation_bp
+
+    app.register_blueprint(remediation_bp)
+
     from . import api
 
     api.init_app(app, auth.csrf)

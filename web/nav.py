@@ -11,7 +11,10 @@ from states import Role
 _SECRETARIAT = {Role.secretariat, Role.secretariat_head, Role.admin, Role.authority_leader}
 LINKS = (
     ("board.board", _l("Case board"), _SECRETARIAT | {Role.auditor}),
+    ("dashboard.index", _l("Dashboard"), _SECRETARIAT | {Role.auditor, Role.council_member, Role.council_chair}),
     ("pages.index", _l("Cases"), set(Role)),
+    ("results.index", _l("Results"), set(Role)),
+    ("survey.index", _l("Survey"), _SECRETARIAT),
     ("council.inbox", _l("Sign-offs"), {Role.council_member, Role.council_chair}),
     ("auditor.search", _l("History"), {Role.auditor, Role.admin, Role.secretariat_head}),
     ("admin.index", _l("Administration"), {Role.admin}),

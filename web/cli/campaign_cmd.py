@@ -71,3 +71,55 @@ def list_campaigns() -> None:
         click.echo(f"{campaign.key}\t{campaign.year}\t{campaign.authority.name}\t"
                    f"{campaign.criteria_set.label}\t{counts}")
     click.echo(f"{len(campaigns)} campaign(s)")
+
+
+@group.command("next")
+@click.option("--from", "from_key", required=True, help="This year's campaign key.")
+@click.option("--key", "new_key", help="The new campaign's key (required unless --plan).")
+@click.option("--year", type=int, help="The new campaign's year (required unless --plan).")
+@click.option("--title", help="The new title (default: the old one with the year replaced).")
+@click.option("--plan", "plan_path", type=click.Path(exists=True, dir_okay=False),
+              help="Load this (edited) plan instead of the proposal.")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the proposed plan to this file and stop (nothing is loaded).")
+@click.option("--yes", is_flag=True, help="Load without asking.")
+@click.option("--actor", "actor_email", required=True, help="A secretariat user or administrator.")
+@click.option("--now", "now_text", help="Moment of the load, ISO, local time (default: now).")
+@domain_errors
+def next_campaign(from_key: str, new_key: str | None, year: int | None, title: str | None, plan_path: str | None,
+                  write_path: str | None, yes: bool, actor_email: str, now_text: str | None) -> None:
+    """Open next year's campaign from this year's: show the proposed plan (dates moved, art. 148), then load it."""
+    from pathlib import Path
+
+    from workflow import access
+    from workflow import campaign_rollover as rollover
+    from workflow.schemas.common import read_file
+
+    source = campaign_by_key(from_key)
+    actor = actor_by_email(actor_email)
+    access.require_secretariat(actor)
+    sha = None
+    if plan_path:
+        data, sha = read_file(plan_path, what=plans.WHAT)
+    else:
+        if not new_key or year is None:
+            fail("give --key and --year (or --plan FILE)")
+        proposal = rollover.propose(source, key=new_key, year=year, title=title)
+        text = proposal.to_yaml()
+        for move in proposal.moves:
+            note = f" ({move.reason})" if move.reason else ""
+            click.echo(f"{move.path}: {move.before} -> {move.after}{note}", err=True)
+        if write_path:
+            Path(write_path).write_text(text, encoding="utf-8")
+            click.echo(f"proposed plan written to {write_path}; nothing loaded "
+                       f"(load it with: flask campaign next --from {from_key} --plan {write_path} --actor ...)")
+            return
+        click.echo(text)
+        data = proposal.plan
+    if not yes and not click.confirm("Open the new campaign from this plan?", err=True):
+        fail("nothing loaded")
+    result = rollover.open_next_campaign(source, data, actor=actor, now=_now(now_text), source_sha256=sha)
+    txn.commit()
+    carried = ("remediation not installed: nothing carried forward" if result.carried_forward is None
+               else f"{result.carried_forward} open remediation item(s) carried forward")
+    click.echo(f"campaign {result.campaign.key} opened from {source.key}: {result.cases} case(s); {carried}")

@@ -1,0 +1,58 @@
+"""The campaign dashboard page: per stage, cases on track, due soon, overdue and done, linked to the board."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from states import COUNCIL_ROLES
+from workflow import access
+from workflow import dashboard as dash
+
+from .board import stage_title
+from .common import now, roles_required
+from .i18n import select_locale
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+readers_only = roles_required(*access.CAMPAIGN_WIDE_READERS, *COUNCIL_ROLES)
+
+BUCKET_TITLES = {
+    dash.ON_TRACK: _l("On track"),
+    dash.DUE_SOON: _l("Due soon"),
+    dash.OVERDUE: _l("Overdue"),
+    dash.DONE: _l("Done"),
+    dash.NO_DEADLINE: _l("No deadline"),
+    dash.NOT_REACHED: _l("Not reached yet"),
+}
+
+
+def board_link(campaign_key: str, stage: str, bucket: str, as_of: str) -> str:
+    """The board view that lists a dashboard count's cases (or the nearest view the board offers).
+
+    Overdue is the board's own filter (same cases); on track, due soon and no deadline are the stage's
+    column, earliest due first; done and not reached are the table sorted by stage (later or earlier
+    stages first)."""
+    common = {"campaign": campaign_key, "as_of": as_of or None}
+    if bucket == dash.OVERDUE:
+        return url_for("board.board", stage=stage, overdue=1, **common)
+    if bucket == dash.DONE:
+        return url_for("board.table", sort="stage", dir="desc", **common)
+    if bucket == dash.NOT_REACHED:
+        return url_for("board.table", sort="stage", **common)
+    return url_for("board.board", stage=stage, **common)
+
+
+@bp.route("")
+@readers_only
+def index():
+    campaigns, campaign = dash.pick_campaign(current_user, request.args.get("campaign"))
+    default = current_app.config.get("DASHBOARD_DUE_SOON_WORKING_DAYS", dash.DEFAULT_DUE_SOON_WORKING_DAYS)
+    days = dash.parse_due_soon(request.args.get("due_soon"), default)
+    built = dash.build(campaign, now(), days) if campaign else None
+    return render_template(
+        "dashboard/index.html", campaigns=campaigns, campaign=campaign, dashboard=built, due_soon=days,
+        as_of=request.args.get("as_of", ""), buckets=dash.BUCKETS, bucket_titles=BUCKET_TITLES,
+        stage_title=stage_title, board_link=board_link, vi=select_locale() == "vi",
+        may_see_board=bool(current_user.roles & access.CAMPAIGN_WIDE_READERS))
