@@ -5,7 +5,7 @@ Every resource goes through the same access rules as the pages (workflow.access,
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, render_template, request
 from flask_smorest import Api as _SmorestApi
 from flask_smorest.spec import prepare_response
 from werkzeug.exceptions import MethodNotAllowed
@@ -50,6 +50,17 @@ class Api(_SmorestApi):
         response = {"description": "A problem (RFC 9457)", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, problems.MEDIA_TYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+# the documentation page: Swagger UI from vendored files (web/static/vendor/swagger-ui), no token needed
+docs = Blueprint("api_docs", __name__, url_prefix=PREFIX)
+
+
+@docs.route("/docs")
+def docs_page():
+    """Swagger UI over /api/v1/openapi.json; its initialiser is web/static/js/api-docs.js (the CSP allows no
+    inline script)."""
+    return render_template("api/docs.html", spec_url=f"{PREFIX}/openapi.json")
 
 
 # unknown paths under /api/v1 answer a problem too (a routing 404 belongs to no resource blueprint)
@@ -108,6 +119,7 @@ def init_app(app, csrf) -> Api:
     for blp in RESOURCES:
         csrf.exempt(blp)
         api.register_blueprint(blp)
+    app.register_blueprint(docs)
     csrf.exempt(fallback)
     app.register_blueprint(fallback)
     return api
