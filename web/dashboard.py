@@ -55,4 +55,5 @@ def index():
         "dashboard/index.html", campaigns=campaigns, campaign=campaign, dashboard=built, due_soon=days,
         as_of=request.args.get("as_of", ""), buckets=dash.BUCKETS, bucket_titles=BUCKET_TITLES,
         stage_title=stage_title, board_link=board_link, vi=select_locale() == "vi",
-        may_see_board=bool(current_user.roles & access.CAMPAIGN_WIDE_READERS))
+        may_see_board=bool(current_user.roles & access.CAMPAIGN_WIDE_READERS),
+        may_roll_over=bool(current_user.roles & access.SECRETARIAT_WRITERS))

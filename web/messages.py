@@ -87,6 +87,9 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
      lambda m: _("%(file)s: %(size)s bytes is over the limit of %(limit)s bytes.", file=m[1], size=m[2],
                  limit=m[3])),
     (re.compile(r"(.+): the file is empty\."), lambda m: _("%(file)s: the file is empty.", file=m[1])),
+    (re.compile(r"(.+): the file could not be stored \(the evidence store is full or not writable\)"),
+     lambda m: _("%(file)s: the file could not be stored (the evidence store is full or not writable); nothing "
+                 "was saved. Try again later or tell the administrator.", file=m[1])),
     (re.compile(r"'(.+)' is not a plain file name \(no folders or '\.\.'\)\."),
      lambda m: _("“%(file)s” is not a plain file name (no folders or “..”).", file=m[1])),
     (re.compile(r"(Self scores|Appraised scores|Evidence) can only be changed in [\w-]+ \(the case is in (\w+)\)\."),
@@ -133,6 +136,26 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"The password is too long\."), lambda m: _("The password is too long.")),
     (re.compile(r"a name is required"), lambda m: _("a name is required")),
     (re.compile(r"at most (\d+) characters"), lambda m: _("at most %(n)s characters", n=m[1])),
+    # next year's campaign and the dashboard (workflow.campaign_rollover, workflow.dashboard)
+    (re.compile(r"a campaign with key (\S+) already exists \(year (\d+)\); choose another key"),
+     lambda m: _("a campaign with key %(key)s already exists (year %(year)s); choose another key",
+                 key=m[1], year=m[2])),
+    (re.compile(r"(.*) is not a campaign key: .*"),
+     lambda m: _("%(key)s is not a campaign key: lower-case letters, digits, '.', '_' or '-' (like nui-thanh-2024)",
+                 key=m[1])),
+    (re.compile(r"the new year must come after (\d+) \(got (.*)\)"),
+     lambda m: _("the new year must come after %(year)s (got %(got)s)", year=m[1], got=m[2])),
+    (re.compile(r"(.*) is not a year"), lambda m: _("%(value)s is not a year", value=m[1])),
+    (re.compile(r"Only the secretariat, the authority, the council and auditors may see the dashboard\."),
+     lambda m: _("Only the secretariat, the authority, the council and auditors may see the dashboard.")),
+    # publication of results (workflow.publication)
+    (re.compile(r"Cannot publish: not yet approved: (.*)"),
+     lambda m: _("Cannot publish: these cases are not yet approved: %(cases)s", cases=m[1])),
+    (re.compile(r"Cannot publish: the campaign has no cases"), lambda m: _("Cannot publish: the campaign has no cases.")),
+    (re.compile(r"Already published as version (\d+); nothing has changed since\."),
+     lambda m: _("Already published as version %(v)s; nothing has changed since.", v=m[1])),
+    (re.compile(r"Only the secretariat or the authority's leader may publish the results\."),
+     lambda m: _("Only the secretariat or the authority's leader may publish the results.")),
 ]
 
 
