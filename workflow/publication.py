@@ -22,7 +22,14 @@ from states import Role, Stage
 
 from . import access, audit, events, scores
 from .errors import InvalidInput, NotPermitted
-from .results import CommuneResult, band_of, campaign_results, competition_ranks, latest_snapshot
+from .results import (
+    CommuneResult,
+    band_of,
+    campaign_results,
+    competition_ranks,
+    criteria_items,
+    latest_snapshot,
+)
 from .txn import check_version, flush, guarded
 
 PUBLISHERS = frozenset({Role.secretariat, Role.secretariat_head, Role.authority_leader, Role.admin})
@@ -132,6 +139,8 @@ def _write(campaign: Campaign, entries: list[dict], before: ResultSnapshot | Non
                      "authority": campaign.authority.name},
         "version": version, "published_at": now.astimezone(dt.UTC).isoformat(),
         "classification": [{"min": str(b["min"]), "label": b["label"]} for b in campaign.classification or []],
+        "criteria": [{"code": i.code, "title_vi": i.title_vi, "max": _points(i.max_points), "depth": i.depth,
+                      "leaf": i.is_leaf} for i in criteria_items(campaign)],
         "communes": entries,
     }
     text = canonical(payload)

@@ -25,9 +25,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 
 from models import Campaign, Case, Commune, CommuneMerger, CriteriaItem, ResultSnapshot, User, db
-from states import Role
+from states import COMMUNE_SCOPED_ROLES, Role
 
-from . import audit, scoring
+from . import access, audit, scoring
 from .errors import InvalidInput, NotFound, NotPermitted
 from .scoring import ZERO
 
@@ -108,14 +108,14 @@ class CommuneResult:
         return self.percentage - self.previous.percentage
 
 
-def _leaves(campaign: Campaign) -> list[CriteriaItem]:
+def criteria_items(campaign: Campaign) -> list[CriteriaItem]:
     return list(db.session.scalars(select(CriteriaItem).where(
         CriteriaItem.criteria_set_id == campaign.criteria_set_id).order_by(CriteriaItem.position)))
 
 
 def case_result(case: Case, items: list[CriteriaItem] | None = None) -> CommuneResult:
     """One case's result (no rank, band or comparison: those need the whole campaign)."""
-    items = items if items is not None else _leaves(case.campaign)
+    items = items if items is not None else criteria_items(case.campaign)
     totals = scoring.case_totals(case)
     leaves = []
     survey = ZERO
@@ -151,7 +151,7 @@ def band_of(percentage: Decimal, classification: list[dict] | None) -> str | Non
 
 def campaign_results(campaign: Campaign, *, with_previous: bool = True) -> list[CommuneResult]:
     """Every case of the campaign, ranked (rank, then commune code), banded and compared with last year."""
-    items = _leaves(campaign)
+    items = criteria_items(campaign)
     cases = db.session.scalars(select(Case).join(Commune, Commune.id == Case.commune_id)
                                .where(Case.campaign_id == campaign.id).order_by(Commune.code)).all()
     rows = [case_result(case, items) for case in cases]
@@ -278,3 +278,58 @@ def record_merger(commune: Commune, predecessors: list[Commune], merged_on: dt.d
         audit.record("commune.merged", actor=actor, now=now, subject=commune.code,
                      after={"predecessors": codes, "merged_on": merged_on})
     return added
+
+
+# --- who sees what ----------------------------------------------------------------------------------
+
+def campaign_by_key(key: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.key == key))
+
+
+def snapshots_of(campaign: Campaign) -> list[ResultSnapshot]:
+    """Every published version, newest first."""
+    return list(db.session.scalars(select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id)
+                                   .order_by(ResultSnapshot.version.desc())))
+
+
+def snapshot_version(campaign: Campaign, version: int | None) -> ResultSnapshot | None:
+    """A published version (the latest when ``version`` is None); published results are public to every
+    signed-in user."""
+    if version is None:
+        return latest_snapshot(campaign)
+    return db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id,
+                                                          ResultSnapshot.version == version))
+
+
+def sees_all_live(user: User, campaign: Campaign) -> bool:
+    """Unpublished results of every commune: the secretariat, leader, auditor, admin and the council."""
+    return bool(user.is_active and (user.roles & access.CAMPAIGN_WIDE_READERS or access.holds_seat(user, campaign.id)))
+
+
+def live_results_for(user: User, campaign: Campaign) -> list[CommuneResult] | None:
+    """The unpublished results ``user`` may see: all (ranked), their own commune's only (no rank or band
+    comparison with others), or None."""
+    if sees_all_live(user, campaign):
+        return campaign_results(campaign)
+    if user.is_active and user.roles & COMMUNE_SCOPED_ROLES and user.commune_id is not None:
+        case = db.session.scalar(select(Case).where(Case.campaign_id == campaign.id,
+                                                    Case.commune_id == user.commune_id))
+        if case is not None and access.can_view_case(user, case):
+            row = case_result(case)
+            row.band = band_of(row.percentage, campaign.classification)
+            return [row]
+    return None
+
+
+def campaigns_with_results(user: User) -> list[tuple[Campaign, ResultSnapshot | None, bool]]:
+    """(campaign, latest published version, may see unpublished results) for the results index."""
+    out = []
+    for campaign in db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.key)):
+        latest = latest_snapshot(campaign)
+        live = sees_all_live(user, campaign) or (
+            user.commune_id is not None and bool(user.roles & COMMUNE_SCOPED_ROLES) and db.session.scalar(
+                select(Case.id).where(Case.campaign_id == campaign.id, Case.commune_id == user.commune_id))
+            is not None)
+        if latest is not None or live:
+            out.append((campaign, latest, live))
+    return out

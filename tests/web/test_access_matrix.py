@@ -5,6 +5,8 @@
 - An auditor can change nothing: every POST route leaves the database as it was.
 - A council member of another campaign sees nothing of this one.
 
+- Every page route × each of the nine roles × own/other commune gets the allow/deny of GET_ROLES/POST_ROLES.
+
 Every route parameter must have a value below: a new route with a new parameter fails here until
 someone decides what "commune B's" value of it is.
 """
@@ -18,6 +20,8 @@ from models import AuditEvent, Case, Commune, CouncilSeat, Evidence, Signature, 
 from states import TRANSITIONS, Stage
 from tests.web.helpers import csrf_of, logged_in, password_hash
 from workflow import cases, evidence
+
+pytestmark = pytest.mark.reliability  # part of the reliability suite (issue 8): `-m reliability` runs it
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -196,3 +200,133 @@ def test_council_member_of_another_campaign_sees_nothing(app, env, db):
     assert "Xã 10002" not in inbox and "Xã 10001" not in inbox
     listing = client.get("/cases", follow_redirects=True).get_data(as_text=True)
     assert "Xã 10002" not in listing and "Xã 10001" not in listing
+
+
+# --- every page route × every role × own/other commune (issue 8) --------------------------------------
+
+COMMUNE = {"commune_officer", "commune_chair"}
+COUNCIL = {"council_member", "council_chair"}
+SECRETARIAT = {"secretariat", "secretariat_head"}
+READERS = SECRETARIAT | {"authority_leader", "auditor", "admin"}  # campaign-wide readers
+ALL_ROLES = COMMUNE | COUNCIL | READERS
+AUDIT_READERS = {"secretariat_head", "auditor", "admin"}
+# Who may open each page (GET). Commune roles: their own commune only; council roles: their campaign.
+GET_ROLES = {
+    "pages.home": ALL_ROLES, "pages.index": ALL_ROLES,
+    "pages.case": ALL_ROLES, "case_actions.evidence_file": ALL_ROLES,
+    "assess.self_assessment": COMMUNE, "assess.appraisal": SECRETARIAT | {"admin"},
+    "board.board": READERS, "board.column": READERS, "board.table": READERS,
+    "board.export_csv": READERS, "board.export_xlsx": READERS,
+    "council.inbox": COUNCIL, "council.sign_off": COUNCIL,
+    "auditor.search": AUDIT_READERS, "auditor.case_as_of": AUDIT_READERS, "auditor.export": AUDIT_READERS,
+    "auditor.integrity": AUDIT_READERS,
+    "dashboard.index": COUNCIL | READERS,
+    # results: published ones for every role; the matrix's campaign is unpublished, so its page sends each
+    # role to the results as they stand (a commune sees its own row only) and no export exists yet
+    "results.index": ALL_ROLES, "results.published": ALL_ROLES, "results.live": ALL_ROLES, "results.export": set(),
+    "rollover.next_campaign": SECRETARIAT | {"admin"}, "rollover.next_plan_yaml": SECRETARIAT | {"admin"},
+    # survey progress: readers and the council see every commune, a commune role its own rows only
+    "survey.index": ALL_ROLES, "survey.progress": ALL_ROLES, "survey.import_forms": SECRETARIAT | {"admin"},
+    # remediation: whoever sees the case reads its plan page; no case here is published, so no download exists
+    "remediation.plan": ALL_ROLES, "remediation.export_docx": set(), "remediation.export_pdf": set(),
+    **{e: {"admin"} for e in ("admin.index", "admin.campaign_list", "admin.campaign", "admin.campaign_start",
+                              "admin.commune_list", "admin.commune_edit", "admin.commune_new",
+                              "admin.criteria_upload", "admin.plan_upload", "admin.user_list", "admin.user_edit",
+                              "admin.user_new")},
+}
+# Who may POST to each action (own commune / own campaign); everyone else gets 403 or 404, nothing changes.
+POST_ROLES = {
+    "assess.self_assessment": COMMUNE, "assess.upload_evidence": {"commune_officer"},
+    "assess.remove_evidence": {"commune_officer"}, "assess.appraisal": SECRETARIAT | {"admin"},
+    "council.sign": COUNCIL, "council.approve_selected": COUNCIL,
+    "auditor.run_integrity": AUDIT_READERS, "auth.unlock": {"admin"},
+    "rollover.next_campaign": SECRETARIAT | {"admin"},
+    "results.publish": SECRETARIAT | {"authority_leader", "admin"},
+    **{e: SECRETARIAT | {"admin"} for e in ("survey.issue", "survey.convert", "survey.import_forms")},
+    "remediation.draft": SECRETARIAT | {"admin", "commune_officer"},
+    "remediation.save": {"commune_officer"}, "remediation.submit": {"commune_officer"},
+    "remediation.return_plan": SECRETARIAT | {"admin"}, "remediation.mark_done": SECRETARIAT | {"admin"},
+    **{e: {"admin"} for e in ("admin.campaign_start", "admin.commune_edit", "admin.commune_new",
+                              "admin.criteria_upload", "admin.plan_upload", "admin.user_edit", "admin.user_new",
+                              "admin.user_active", "admin.user_password")},
+}
+# URL parameters that name something of one commune: a commune role is refused the other commune's
+SCOPED_PARAMS = ("/<int:case_id>", "/<int:evidence_id>", "/<int:commune_id>", "/<int:user_id>")
+SCOPED_BY_ID = {"assess.self_assessment", "assess.upload_evidence", "assess.remove_evidence", "pages.case",
+                "case_actions.evidence_file", "case_actions.fire", "remediation.plan", "remediation.draft",
+                "remediation.save", "remediation.submit"}
+OK, DENY = "ok", "deny"  # ok: 200 or a redirect that keeps the session; deny: 403 or 404
+
+
+def _post_roles(endpoint: str, url: str) -> set[str]:
+    if endpoint == "case_actions.fire":  # the chart says who fires each transition
+        return {r.value for r in TRANSITIONS[url.rsplit("/", 1)[1]].roles}
+    return POST_ROLES.get(endpoint, set())
+
+
+def _expected(endpoint: str, method: str, url: str, role: str, side: str) -> str:
+    allowed = GET_ROLES[endpoint] if method == "GET" else _post_roles(endpoint, url)
+    if role not in allowed:
+        return DENY
+    if side == "other" and role in COMMUNE and endpoint in SCOPED_BY_ID:
+        return DENY
+    return OK
+
+
+def _outcome(response) -> str:
+    response.get_data()
+    response.close()  # streamed exports
+    if response.status_code == 200:
+        return OK
+    if response.status_code in (302, 303):
+        assert "/login" not in response.headers["Location"], "session lost"
+        return OK
+    assert response.status_code in (403, 404), response.status_code
+    return DENY
+
+
+@pytest.fixture
+def role_env(env, db, now):
+    """The matrix's world plus one user per role in the first campaign and evidence on commune A."""
+    evidence.add_evidence(env["a"], "1.1.1", env["officer_a"], now=now, file_name="a-1.1.1.pdf", data=PDF,
+                          media_type="application/pdf")
+    db.session.commit()
+    key = env["campaign"].key
+    people = {"officer_a": env["officer_a"], "chair_a": env["chair_a"]}
+    for role, local in (("council_member", "council1"), ("council_chair", "council0"), ("secretariat", "secretariat"),
+                        ("secretariat_head", "head"), ("authority_leader", "leader"), ("auditor", "auditor"),
+                        ("admin", "admin")):
+        people[role] = db.session.scalar(select(User).where(User.email == f"{local}@{key}.example.vn"))
+    users = {"commune_officer": people["officer_a"], "commune_chair": people["chair_a"],
+             **{r: people[r] for r in ALL_ROLES - COMMUNE}}
+    assert {r for r, u in users.items() if r in {x.value for x in u.roles}} == ALL_ROLES
+    own = {**_values(env), "case_id": [str(env["a"].id)], "user_id": [str(env["officer_a"].id)],
+           "commune_id": [str(env["a"].commune_id)],
+           "evidence_id": [str(db.session.scalar(select(Evidence.id).where(Evidence.case_id == env["a"].id)))]}
+    return {**env, "users": users, "own": own, "other": _values(env)}
+
+
+@pytest.mark.parametrize("role", sorted(ALL_ROLES))
+def test_every_page_for_every_role_own_and_other_commune(app, role_env, db, role):
+    """GET: the expected allow/deny per route, role and commune; POST: every action the role may not
+    take is refused and changes nothing (the state check below is what proves it)."""
+    client = logged_in(app, role_env["users"][role])
+    token = csrf_of(client.get("/account").get_data(as_text=True))
+    unlisted = {r.endpoint for r in app.url_map.iter_rules() if "GET" in r.methods
+                and r.endpoint not in NOT_CASE_DATA and not r.rule.startswith(API_PREFIX)} - set(GET_ROLES)
+    assert not unlisted, f"give the access matrix the roles that may open {sorted(unlisted)} (GET_ROLES)"
+    wrong, before = [], _state(db)
+    for side in ("own", "other"):
+        for endpoint, method, url in _urls(app, role_env[side]):
+            if method == "GET":
+                got = _outcome(client.get(url))
+                if got != _expected(endpoint, method, url, role, side):
+                    wrong.append((side, method, url, got))
+            elif _expected(endpoint, method, url, role, side) == DENY:
+                response = client.post(url, data={**_form(role_env, role_env["b"].version), "csrf_token": token})
+                # the case page shows a transition its viewer may not fire as a refusal beside the actions (303)
+                refusals = (303, 403, 404, 409) if endpoint == "case_actions.fire" else (403, 404)
+                if response.status_code not in refusals:
+                    wrong.append((side, method, url, response.status_code))
+    assert not wrong, f"{role}: {wrong}"
+    assert _state(db) == before, f"a refused request of {role} changed something"
