@@ -26,7 +26,7 @@ from flask_login import current_user
 
 from models import db
 from states import STAGE_ORDER, STAGE_TITLES_VI, Role, Stage
-from workflow import criteria_sets, plans, reminders, txn, users
+from workflow import criteria_sets, login_throttle, plans, reminders, txn, users
 from workflow.errors import InvalidInput, NotPermitted, PlanInvalid, TransitionRefused
 from workflow.schemas.common import parse_text
 
@@ -218,9 +218,10 @@ def user_edit(user_id: int):
 def _render_user(user, values, errors, status_errors=None, password_errors=None):
     status_errors, password_errors = status_errors or [], password_errors or []
     bad = errors or status_errors or password_errors
+    locked_until = login_throttle.account_locked_until(user.email, now=action_now())
     return render_template("admin/user_form.html", user=user, values=values, errors=errors,
                            status_errors=status_errors, password_errors=password_errors,
-                           communes=users.all_communes()), (422 if bad else 200)
+                           communes=users.all_communes(), locked_until=locked_until), (422 if bad else 200)
 
 
 def _user_values(user) -> dict:
