@@ -637,3 +637,30 @@ def import_file(campaign: Campaign, path_or_stream, *, actor: User | None = None
 
     return survey_import.import_file(campaign, path_or_stream, actor=actor, now=now, filename=filename,
                                      max_bytes=max_bytes)
+
+
+# --- who sees what --------------------------------------------------------------------------------
+
+def campaign_by_key(key: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.key == key))
+
+
+def progress_scope(user: User, campaign: Campaign) -> set[int] | None:
+    """The communes ``user`` may follow: None for all (campaign-wide readers, the campaign's council),
+    their own commune for commune officers and chairs with a case here; NotPermitted otherwise."""
+    from states import COMMUNE_SCOPED_ROLES
+
+    from . import access
+
+    if not user.is_active:
+        raise NotPermitted("This account is disabled.")
+    if user.roles & access.CAMPAIGN_WIDE_READERS or access.holds_seat(user, campaign.id):
+        return None
+    if user.roles & COMMUNE_SCOPED_ROLES and user.commune_id is not None and db.session.scalar(
+            select(Case.id).where(Case.campaign_id == campaign.id, Case.commune_id == user.commune_id)):
+        return {user.commune_id}
+    raise NotPermitted("You may not see this campaign's survey.")
+
+
+def can_write(user: User) -> bool:
+    return user.is_active and user.has_role(Role.secretariat, Role.secretariat_head, Role.admin)

@@ -1,0 +1,117 @@
+"""The survey pages: progress per commune and group, import with its report, issued forms, conversion, access."""
+
+from __future__ import annotations
+
+import io
+import re
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Score, SurveyForm, SurveyIssue
+from states import Stage
+from tests.web.helpers import csrf_of, logged_in, password_hash
+from tests.workflow.test_survey import GOOD_ROWS, HEADER, SURVEY_BLOCK, SURVEY_TREE
+from workflow import survey
+
+
+@pytest.fixture
+def campaign(make, db):
+    cs = make.criteria_set(key="page-criteria", tree=SURVEY_TREE)
+    c = make.campaign(key="page-2023", criteria_set=cs)
+    c.survey = SURVEY_BLOCK
+    make.advance(make.case_of(c, "10001"), Stage.self_assessment)
+    for user in (make.secretariat, make.auditor, *make.officers.values(), make.council[1]):
+        user.password_hash = password_hash()
+    db.session.commit()
+    return c
+
+
+def _upload(rows, name="phieu.csv"):
+    text = "\n".join(",".join(r) for r in [HEADER, *rows]) + "\n"
+    return {"file": (io.BytesIO(text.encode("utf-8")), name)}
+
+
+def _rows(html: str) -> dict[tuple[str, str], str]:
+    return {(m[1], m[2]): m[3] for m in re.finditer(
+        r'data-commune="([^"]*)" data-group="([^"]*)"[^>]*data-status="([^"]*)"', html)}
+
+
+def test_secretariat_imports_sees_progress_and_converts(app, db, make, campaign):
+    client = logged_in(app, make.secretariat)
+    page = client.get("/survey", follow_redirects=True)
+    assert page.status_code == 200 and 'data-campaign="page-2023"' in page.get_data(as_text=True)
+    form = client.get("/survey/page-2023/import").get_data(as_text=True)
+    token = csrf_of(form)
+
+    bad = client.post("/survey/page-2023/import", data={
+        **_upload([*GOOD_ROWS, ["10002", "leaders", "1", "", "online", "E", "A"]]), "csrf_token": token},
+        content_type="multipart/form-data")
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert 'data-row="9" data-column="3.1.1"' in html
+    assert "không phải là câu trả lời" in html  # the reason, in Vietnamese
+    assert db.session.scalar(select(func.count(SurveyForm.id))) == 0
+
+    wrong = client.post("/survey/page-2023/import", data={
+        "file": (io.BytesIO(b"%PDF-1.4"), "phieu.pdf"), "csrf_token": token}, content_type="multipart/form-data")
+    assert wrong.status_code == 422 and 'id="upload-refusal"' in wrong.get_data(as_text=True)
+
+    good = client.post("/survey/page-2023/import", data={**_upload(GOOD_ROWS), "csrf_token": token},
+                       content_type="multipart/form-data")
+    assert good.status_code == 200, good.get_data(as_text=True)
+    assert 'data-created="7"' in good.get_data(as_text=True)
+
+    issued = client.post("/survey/page-2023/issue", data={"commune": "10002", "group": "leaders", "count": "3",
+                                                           "mode": "online", "surveyor": "Lê C", "csrf_token": token})
+    assert issued.status_code == 303
+    assert db.session.scalar(select(SurveyIssue.count)) == 3
+    refused = client.post("/survey/page-2023/issue", data={"commune": "10002", "group": "leaders", "count": "0",
+                                                            "surveyor": "Lê C", "csrf_token": token})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="issue-error"' in body and 'value="Lê C"' in body  # nothing lost
+
+    html = client.get("/survey/page-2023?as_of=2023-11-22").get_data(as_text=True)
+    rows = _rows(html)
+    assert rows[("10001", "leaders")] == "complete" and rows[("10002", "leaders")] == "late"
+    assert 'data-commune="10002" data-group="leaders" data-quota="3" data-issued="3" data-returned="0"' in html
+    assert 'data-code="3.1.1" data-points="0.36"' in html  # the preview, before recording
+
+    converted = client.post("/survey/page-2023/convert", data={"csrf_token": token}, follow_redirects=True)
+    assert converted.status_code == 200
+    case = make.case_of(campaign, "10001")
+    assert db.session.scalar(select(Score.survey_score).join(Score.item).where(
+        Score.case_id == case.id, Score.item.has(code="3.1.1"))) == Decimal("0.36")
+
+
+def test_officer_sees_only_their_commune_and_changes_nothing(app, db, make, campaign, now):
+    survey.import_file(campaign, io.BytesIO(("\n".join(",".join(r) for r in [HEADER, *GOOD_ROWS])).encode()),
+                       actor=make.secretariat, now=now, filename="x.csv")
+    db.session.commit()
+    client = logged_in(app, make.officers["10002"])
+    html = client.get("/survey/page-2023").get_data(as_text=True)
+    assert set(_rows(html)) == {("10002", "leaders"), ("10002", "delegates")}
+    assert "Xã 10001" not in html and "convert-form" not in html
+    token = csrf_of(client.get(f"/cases/{make.case_of(campaign, '10002').id}").get_data(as_text=True))
+    assert client.post("/survey/page-2023/convert", data={"csrf_token": token}).status_code == 403
+    assert client.get("/survey/page-2023/import").status_code == 403
+    # an officer of a commune with no case in the campaign, and an unknown campaign: nothing there
+    assert client.get("/survey/other").status_code == 404
+    outsider = make.campaign(key="other-2023", communes=("20001",))
+    outsider.survey = SURVEY_BLOCK
+    make.officers["20001"].password_hash = password_hash()
+    db.session.commit()
+    stranger = logged_in(app, make.officers["20001"])
+    assert stranger.get("/survey/page-2023").status_code == 404
+
+
+def test_readers_see_all_but_change_nothing(app, db, make, campaign):
+    for user in (make.auditor, make.council[1]):
+        client = logged_in(app, user)
+        html = client.get("/survey/page-2023").get_data(as_text=True)
+        assert ("10001", "leaders") in _rows(html) and ("10002", "delegates") in _rows(html)
+        assert "convert-form" not in html and "issue-form" not in html
+        assert client.post("/survey/page-2023/issue", data={"commune": "10002", "group": "leaders",
+                                                             "count": "3"}).status_code in (400, 403)
+    assert db.session.scalar(select(func.count(SurveyIssue.id))) == 0
