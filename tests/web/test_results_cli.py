@@ -1,4 +1,4 @@
-"""`flask results`, `flask publish` and `flask communes merge` as an operator runs them."""
+"""`flask results` (and `results correct`), `flask publish` and `flask communes merge` as an operator runs them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from models import AuditEvent, CommuneMerger, ResultSnapshot
 from states import Stage
+from workflow import cases
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_results_json_has_exactly_the_documented_keys(app, world):
     assert run(app, "results", "--campaign", "nope").exit_code != 0
 
 
-def test_publish_refuses_naming_the_cases_then_publishes(app, make, world, db):
+def test_publish_refuses_naming_the_cases_then_publishes_and_corrects(app, make, world, db, now):
     refused = run(app, "publish", "--campaign", world.key, "--actor", make.head.email)
     assert refused.exit_code != 0
     assert "10002 (council_meeting)" in refused.output and "10003 (planning)" in refused.output
@@ -55,6 +56,17 @@ def test_publish_refuses_naming_the_cases_then_publishes(app, make, world, db):
     assert f"version 1, sha256 {snap.sha256}" in done.output
     again = run(app, "publish", "--campaign", world.key, "--actor", make.head.email)
     assert again.exit_code != 0 and "Already published as version 1" in again.output
+
+    # a correction: reopen, correct with a reason, approve again -> version 2
+    correct = ("results", "correct", "--campaign", world.key, "--code", "1.1.2", "--score", "2,00",
+               "--reason", "Cộng nhầm", "--actor", make.head.email)
+    assert "Only a published case reopened" in run(app, *correct, "--commune", "10002").output
+    cases.fire(make.case_of(world, "10001"), "reopen", make.admin, now=now, reason="Cộng nhầm điểm 1.1.2")
+    db.session.commit()
+    fixed = run(app, *correct, "--commune", "10001")
+    assert fixed.exit_code == 0 and "appraised_score 1.50 -> 2.00" in fixed.output, fixed.output
+    make.advance(make.case_of(world, "10001"), Stage.publication)
+    assert db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.version == 2)).diff["changed"]
 
 
 def test_communes_merge(app, make, world, db):

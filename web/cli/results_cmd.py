@@ -8,7 +8,7 @@ import json
 
 import click
 
-from workflow import publication, results, txn
+from workflow import cases, publication, results, txn
 from workflow.clock import utcnow
 
 from .common import actor_by_email, campaign_by_key, domain_errors, fail
@@ -18,17 +18,22 @@ def _vn(value) -> str:
     return f"{value:.2f}".replace(".", ",")
 
 
-@click.command("results")
-@click.option("--campaign", "campaign_key", required=True, help="Campaign key.")
+@click.group("results", invoke_without_command=True)
+@click.option("--campaign", "campaign_key", help="Campaign key.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per commune, per line.")
+@click.pass_context
 @domain_errors
-def results_cmd(campaign_key: str, as_json: bool):
+def results_cmd(ctx: click.Context, campaign_key: str | None, as_json: bool):
     """Each commune's total, maximum, index, rank, band and last year's rank, as they stand now.
 
     JSON keys: commune_code, total, max, percentage, rank, band, previous_rank. Points are strings with
     two decimals ("84.12"), ranks are numbers; previous_rank is null without a comparable rank (a
     merged commune's predecessors ranked among other communes).
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not campaign_key:
+        fail("--campaign KEY is required")
     campaign = campaign_by_key(campaign_key)
     rows = results.campaign_results(campaign)
     for r in rows:
@@ -44,6 +49,27 @@ def results_cmd(campaign_key: str, as_json: bool):
                        f" {_vn(r.percentage):>7} %  {r.band or '-'}{was}")
     if not as_json:
         click.echo(f"{len(rows)} commune(s)", err=True)
+
+
+@results_cmd.command("correct")
+@click.option("--campaign", "campaign_key", required=True, help="Campaign key.")
+@click.option("--commune", "commune_code", required=True, help="Commune code of the reopened case.")
+@click.option("--code", required=True, help="Sub-criterion code, e.g. 1.1.2.")
+@click.option("--score", required=True, help="The corrected score (0,5 or 0.5).")
+@click.option("--reason", required=True, help="Why the published score is corrected.")
+@click.option("--actor", "actor_email", required=True, help="E-mail of the secretariat head or admin.")
+@domain_errors
+def correct_cmd(campaign_key, commune_code, code, score, reason, actor_email):
+    """Correct a published score of a reopened case (then approve it again: that publishes the next version)."""
+    campaign = campaign_by_key(campaign_key)
+    actor = actor_by_email(actor_email)
+    case = cases.get_case(campaign.key, commune_code)
+    diff = publication.correct_score(case, code, actor, now=utcnow(), score=score, reason=reason)
+    txn.commit()
+    if not diff:
+        click.echo(f"{commune_code} {code}: unchanged")
+    for name, (old, new) in diff.items():
+        click.echo(f"{commune_code} {code}: {name} {old} -> {new}")
 
 
 @click.command("publish")
