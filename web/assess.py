@@ -22,7 +22,7 @@ from flask_login import current_user
 
 from models import Case, db
 from states import Role, Stage
-from workflow import access, assessment_forms, cases
+from workflow import access, assessment_forms, cases, remediation
 from workflow import evidence as evidence_ops
 from workflow.assessment_forms import AppraisalRow, FormRefused, SelfRow, Upload
 from workflow.txn import commit
@@ -112,6 +112,7 @@ def _render_self(case: Case, *, typed: dict | None = None, errors: dict | None =
         "assess/self_assessment.html", view=view, case=case, editable=_may_edit_self(case), typed=typed or {},
         errors=errors or {}, version=version if version is not None else case.version, submit=submit,
         upload_refused=upload_refused, limits=_upload_limits(),
+        previous=remediation.previous_items(case),  # last year's remediation items, by sub-criterion
         **_refusal_view(case, submit[1] if submit else []),
     ), status
 

@@ -130,11 +130,13 @@ def draft_rows(plan: RemediationPlan) -> list[dict]:
 
 def previous_items(case: Case) -> dict[str, list[RemediationItem]]:
     """Last year's remediation items of the same commune, by sub-criterion code (the self-assessment form)."""
-    previous = db.session.scalar(
-        select(RemediationPlan).join(Case, Case.id == RemediationPlan.case_id).join(
-            Campaign, Campaign.id == Case.campaign_id).where(
-            Case.commune_id == case.commune_id, Campaign.year < case.campaign.year)
-        .order_by(Campaign.year.desc(), Campaign.id.desc()).limit(1))
+    stmt = select(RemediationPlan).join(Case, Case.id == RemediationPlan.case_id).join(
+        Campaign, Campaign.id == Case.campaign_id).where(Case.commune_id == case.commune_id)
+    if case.campaign.previous_campaign_id is not None:  # the campaign it was opened from, when known
+        stmt = stmt.where(Campaign.id == case.campaign.previous_campaign_id)
+    else:
+        stmt = stmt.where(Campaign.year < case.campaign.year).order_by(Campaign.year.desc(), Campaign.id.desc())
+    previous = db.session.scalar(stmt.limit(1))
     out: dict[str, list[RemediationItem]] = {}
     for item in previous.items if previous is not None else ():
         out.setdefault(item.code, []).append(item)
