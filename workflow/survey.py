@@ -512,8 +512,8 @@ def compute(campaign: Campaign, weights: Weights | None = None) -> dict[int, dic
     weights = weights or weights_of(campaign)
     items = survey_items(campaign)
     option_weight = {k: Fraction(v) / 100 for k, v in weights.options.items()}
-    # (commune, code, group) -> [sum of weights, valid count]; (commune, code) -> state counts
-    sums: dict[tuple[int, str, str], list] = defaultdict(lambda: [Fraction(0), 0])
+    # (commune, code) -> group -> [sum of weights, valid count]; (commune, code) -> state counts
+    sums: dict[tuple[int, str], dict[str, list]] = defaultdict(lambda: defaultdict(lambda: [Fraction(0), 0]))
     states: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"valid": 0, "blank": 0, "invalid": 0})
     for commune_id, grp, code, option, state, n in db.session.execute(
             select(SurveyForm.commune_id, SurveyForm.group, SurveyAnswer.code, SurveyAnswer.option,
@@ -524,14 +524,13 @@ def compute(campaign: Campaign, weights: Weights | None = None) -> dict[int, dic
                       SurveyAnswer.state)):
         states[(commune_id, code)][state] += n
         if state == "valid":
-            acc = sums[(commune_id, code, grp)]
+            acc = sums[(commune_id, code)][grp]
             acc[0] += option_weight[option] * n
             acc[1] += n
     out: dict[int, dict[str, ItemResult]] = defaultdict(dict)
     for commune_id in {c for c, _ in states}:
         for item in items:
-            per_group = {grp: (s, n) for (c, code, grp), (s, n) in sums.items()
-                         if c == commune_id and code == item.code and n}
+            per_group = {grp: (s, n) for grp, (s, n) in sums.get((commune_id, item.code), {}).items() if n}
             mean = combine(per_group, weights.groups)
             counts = states.get((commune_id, item.code), {"valid": 0, "blank": 0, "invalid": 0})
             points = round_points(mean * Fraction(item.max_points)) if mean is not None else None

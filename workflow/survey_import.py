@@ -221,6 +221,8 @@ def check(campaign: Campaign, table: list[list]) -> tuple[list[survey.FormData],
             break
         bad = len(problems)
         commune, grp, form_no = values["commune_code"], values["group"], values["form_number"]
+        if commune not in cases and commune.isdigit() and commune.zfill(5) in cases:
+            commune = commune.zfill(5)  # a spreadsheet kept the code as a number: 4 for 00004
         case = cases.get(commune)
         if not commune:
             problems.append(RowProblem(number, "commune_code", "missing"))
