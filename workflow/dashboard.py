@@ -1,8 +1,8 @@
 """The campaign dashboard: per stage, how many cases are on track, due soon, overdue or done.
 
 Counted against the plan's dates as the cases carry them (each case's binding deadline: the plan's due
-for its stage, moved by art. 148, or a revision deadline that replaced it). One GROUP BY over the
-campaign's cases does the counting, whatever their number; Python then only adds up six stages.
+for its stage, moved by art. 148, or a revision deadline that replaced it). A few GROUP BY queries do
+the counting, whatever the number of cases; Python then only adds up six stages.
 
 For the row of stage S:
 - a case in S is overdue (its binding deadline was before today), due soon (at most N working days
@@ -111,47 +111,76 @@ def soon_until(campaign: Campaign, today: dt.date, n: int) -> dt.date:
     return calendar_of(campaign).add_working_days(today, n + 1) - dt.timedelta(days=1)
 
 
-_STATEMENT = None
+_STATEMENTS: dict[str, object] = {}
 
 
-def _bucket_statement():
-    """SELECT stage, bucket, count(*) over the campaign's cases, built once and bound per request."""
-    global _STATEMENT
-    if _STATEMENT is not None:
-        return _STATEMENT
-    cases, d, better, done = (Case.__table__, Deadline.__table__.alias("d"), Deadline.__table__.alias("better"),
-                              Deadline.__table__.alias("done"))
-    # the binding deadline: open, of the case's current stage, and no open one of that stage binds before
-    # it (a revision deadline wins over the stage's, a later round over an earlier one), as on the board
-    outranked = exists().where(better.c.case_id == d.c.case_id, better.c.stage == d.c.stage,
-                               better.c.completed_at.is_(None),
-                               or_(and_(better.c.kind == "revision", d.c.kind != "revision"),
-                                   and_(better.c.kind == d.c.kind, better.c.round > d.c.round)))
+def _statements() -> dict[str, object]:
+    """The counting statements, built once and bound per request (campaign, today, last due-soon day).
+
+    Set-based and driven by the open-deadline index (ix_deadlines_open_stage_due), never by probing
+    every case: ``campaign_id + 0`` keeps the planner from starting at the cases (three times slower on
+    SQLite with 10,000 cases)."""
+    if _STATEMENTS:
+        return _STATEMENTS
+    cases, d, better = Case.__table__, Deadline.__table__.alias("d"), Deadline.__table__.alias("better")
+    stages = [s.value for s in STAGE_ORDER]
+    in_campaign = (cases.c.campaign_id + 0) == bindparam("cid")
+    of_its_case = and_(cases.c.id == d.c.case_id, cases.c.stage == d.c.stage)
+
+    def bucket(due):
+        return case((due < bindparam("today", type_=Date), literal(OVERDUE)),
+                    (due <= bindparam("soon", type_=Date), literal(DUE_SOON)), else_=literal(ON_TRACK))
+
+    def grouped(rows):
+        return select(rows.c.stage, rows.c.bucket, func.count()).group_by(rows.c.stage, rows.c.bucket)
+
+    # cases per stage, from the (campaign_id, stage) index
+    _STATEMENTS["stages"] = (select(cases.c.stage, func.count()).where(cases.c.campaign_id == bindparam("cid"))
+                             .group_by(cases.c.stage))
+    # every open deadline of a case's current stage, by its due
+    _STATEMENTS["open"] = grouped(
+        select(d.c.stage.label("stage"), bucket(d.c.due).label("bucket")).select_from(d).join(cases, of_its_case)
+        .where(d.c.completed_at.is_(None), d.c.stage.in_(stages), in_campaign).subquery("open_rows"))
+    # open deadlines that do not bind, to take away: a revision deadline binds instead of the stage's, a
+    # later revision round instead of an earlier one (stage deadlines have round 0), as on the board
+    outranked = (select(d.c.id, d.c.stage.label("stage"), d.c.due).distinct().select_from(better)
+                 .join(d, and_(d.c.case_id == better.c.case_id, d.c.stage == better.c.stage,
+                               d.c.completed_at.is_(None), or_(d.c.kind != "revision", d.c.round < better.c.round)))
+                 .join(cases, of_its_case)
+                 .where(better.c.completed_at.is_(None), better.c.kind == "revision", better.c.stage.in_(stages),
+                        in_campaign).subquery("outranked"))
+    _STATEMENTS["outranked"] = grouped(select(outranked.c.stage, bucket(outranked.c.due).label("bucket"))
+                                       .subquery("outranked_rows"))
+    # of the cases with no open deadline of their stage (few: e.g. planning), those that completed one
+    done = Deadline.__table__.alias("done")
+    has_open = exists().where(d.c.case_id == cases.c.id, d.c.stage == cases.c.stage, d.c.completed_at.is_(None))
     completed = exists().where(done.c.case_id == cases.c.id, done.c.stage == cases.c.stage,
                                done.c.completed_at.is_not(None))
-    bucket = case(
-        (and_(d.c.id.is_(None), completed), literal(DONE)),
-        (d.c.id.is_(None), literal(NO_DEADLINE)),
-        (d.c.due < bindparam("today", type_=Date), literal(OVERDUE)),
-        (d.c.due <= bindparam("soon", type_=Date), literal(DUE_SOON)),
-        else_=literal(ON_TRACK),
-    ).label("bucket")
-    rows = (select(cases.c.stage.label("stage"), bucket).select_from(cases)
-            .outerjoin(d, and_(d.c.case_id == cases.c.id, d.c.stage == cases.c.stage, d.c.completed_at.is_(None),
-                               ~outranked))
-            .where(cases.c.campaign_id == bindparam("cid")).subquery("rows"))
-    _STATEMENT = (select(rows.c.stage, rows.c.bucket, func.count().label("n"))
-                  .group_by(rows.c.stage, rows.c.bucket))
-    return _STATEMENT
+    _STATEMENTS["done"] = (select(cases.c.stage, func.count())
+                           .where(cases.c.campaign_id == bindparam("cid"),
+                                  cases.c.stage.in_(bindparam("unbound", expanding=True)), ~has_open, completed)
+                           .group_by(cases.c.stage))
+    return _STATEMENTS
 
 
 def bucket_counts(campaign: Campaign, today: dt.date, soon: dt.date) -> dict[str, dict[str, int]]:
-    """Cases per current stage and bucket (on track, due soon, overdue, done, no deadline): one query."""
+    """Cases per current stage and bucket (on track, due soon, overdue, done, no deadline): set-based."""
+    stmts = _statements()
+    params = {"cid": campaign.id, "today": today, "soon": soon}
     counts = {s.value: dict.fromkeys((ON_TRACK, DUE_SOON, OVERDUE, DONE, NO_DEADLINE), 0) for s in STAGE_ORDER}
-    for stage, bucket, n in db.session.execute(_bucket_statement(),
-                                               {"cid": campaign.id, "today": today, "soon": soon}):
-        if stage in counts:
-            counts[stage][bucket] += n
+    in_stage = dict.fromkeys(counts, 0)
+    for stage, n in db.session.execute(stmts["stages"], params):
+        if stage in in_stage:
+            in_stage[stage] = n
+    for key, sign in (("open", 1), ("outranked", -1)):
+        for stage, bucket, n in db.session.execute(stmts[key], params):
+            counts[stage][bucket] += sign * n
+    unbound = [s for s in counts if in_stage[s] > sum(counts[s].values())]
+    if unbound:
+        for stage, n in db.session.execute(stmts["done"], {**params, "unbound": unbound}):
+            counts[stage][DONE] = n
+    for stage, row in counts.items():
+        row[NO_DEADLINE] = in_stage[stage] - row[ON_TRACK] - row[DUE_SOON] - row[OVERDUE] - row[DONE]
     return counts
 
 

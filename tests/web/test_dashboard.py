@@ -7,7 +7,9 @@ import datetime as dt
 import re
 
 import pytest
+from sqlalchemy import select
 
+from models import Case, Deadline
 from states import Stage
 from tests.web.helpers import logged_in
 from workflow import board, cases
@@ -62,6 +64,13 @@ def test_counts_per_stage_and_bucket_on_a_fixed_day(crafted, db):
     # a wider window turns the appraisal case (due 15/12: 7 working days left) due soon
     wide = dash.build(crafted, dt.datetime(2023, 12, 6, 10, 0, tzinfo=dt.UTC), 7)
     assert _counts(wide.lines[2])[:2] == (0, 1)
+    # a stage whose deadline was completed while the case stays in it (as a publication would) is done
+    appraisal = db.session.scalar(select(Deadline).join(Case).where(
+        Case.campaign_id == crafted.id, Deadline.stage == "appraisal", Deadline.completed_at.is_(None)))
+    appraisal.completed_at = dt.datetime(2023, 12, 1, tzinfo=dt.UTC)
+    db.session.flush()
+    again = dash.build(crafted, dt.datetime(2023, 12, 6, 10, 0, tzinfo=dt.UTC), 5)
+    assert _counts(again.lines[2]) == (0, 0, 0, 3, 0, 3)
 
 
 def _cells(html: str, stage: str) -> dict[str, str]:
