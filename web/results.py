@@ -7,6 +7,8 @@ There is no anonymous page: the open-data CSV/JSON exports are what the authorit
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -61,7 +63,11 @@ def _helpers():
             return points(value)
         return "—" if value is None else value
 
-    return {"stage_title": stage_title, "show": show,
+    def signed(value):
+        text = points(value)
+        return text if text.startswith("-") or not value or not Decimal(value) else "+" + text
+
+    return {"stage_title": stage_title, "show": show, "signed": signed,
             "field_title": lambda name: str(FIELD_TITLES.get(name, name))}
 
 

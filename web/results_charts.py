@@ -75,5 +75,6 @@ def rank_change_bars(entries: list[dict], title: str, no_comparison: str) -> Mar
         body.append(f'<rect x="{x:.1f}" y="{y}" width="{max(length, 1):.1f}" height="{BAR_H}" class="bar {kind}"/>')
         tx = centre + length + 4 if change >= 0 else centre - length - 4
         anchor = "start" if change >= 0 else "end"
-        body.append(f'<text x="{tx:.1f}" y="{y + BAR_H - 5}" text-anchor="{anchor}" class="value">{change:+d}</text>')
+        shown = f"{change:+d}" if change else "0"
+        body.append(f'<text x="{tx:.1f}" y="{y + BAR_H - 5}" text-anchor="{anchor}" class="value">{shown}</text>')
     return _svg(LABEL_W + CHART_W + 20, max(len(entries), 1) * (BAR_H + GAP), title, body)

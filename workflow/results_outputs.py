@@ -51,7 +51,7 @@ def _when(snapshot: ResultSnapshot) -> str:
 
 
 def _change(value: int | None) -> str:
-    return "" if value is None else f"{value:+d}"
+    return "" if value is None else f"{value:+d}" if value else "0"
 
 
 def _areas(payload: dict) -> list[dict]:
