@@ -146,7 +146,7 @@ def _render_progress(campaign, scope, *, issue_values=None, issue_error=None, st
         "survey/progress.html", campaign=campaign, state=state, writer=writer, scoped=scope is not None,
         groups=survey.groups_of(campaign), weights=survey.weights_of(campaign), items=survey.survey_items(campaign),
         computed=computed, status_labels=STATUS_LABELS, mode_labels=MODE_LABELS,
-        communes=sorted({r.commune_code for r in state.rows if r.commune_code}),
+        communes=sorted({(r.commune_code, r.commune_name) for r in state.rows if r.commune_code}),
         issue_values=issue_values or {}, issue_error=issue_error), status
 
 

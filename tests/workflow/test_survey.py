@@ -234,3 +234,15 @@ def test_record_one_form_is_audited_on_the_case(campaign, make, db, now):
     with pytest.raises(InvalidInput) as bad:
         survey.record_form(campaign, "10002", "delegates", "8", {"3.1.1": "F"}, actor=make.secretariat, now=now)
     assert "3.1.1" in bad.value.errors
+
+
+def test_a_numeric_commune_code_from_excel_keeps_its_leading_zeros(make, db):
+    from workflow import survey_import
+
+    cs = make.criteria_set(key="pad-criteria", tree=SURVEY_TREE)
+    c = make.campaign(key="pad-2023", communes=("00004",), criteria_set=cs)
+    c.survey = {**SURVEY_BLOCK, "groups": SURVEY_BLOCK["groups"][:1]}
+    forms, rows, problems = survey_import.check(c, [HEADER, [4, "leaders", 1.0, None, "online", "a", " B "]])
+    assert (rows, problems) == (1, [])
+    assert (forms[0].case.commune.code, forms[0].number, forms[0].answers) == (
+        "00004", "1", {"3.1.1": ("A", "valid"), "3.1.2": ("B", "valid")})
