@@ -127,6 +127,12 @@ def test_published_page_and_outputs(app, env, make, db, now):
         _no_email(output)
         assert "Nội bộ" not in output
 
+    client.get("/lang/en")  # the English switch reaches the documents too
+    english = load_workbook(io.BytesIO(client.get(f"/results/{key}/export.xlsx").data))
+    assert english.sheetnames == ["Totals and ranks", "Scores per sub-criterion"]
+    assert client.get(f"/results/{key}/export.exe").status_code == 404
+    assert client.get(f"/results/{key}/export.pdf?version=x").status_code == 404
+
 
 def test_version_2_page_shows_the_difference(app, env, make, db, now):
     _publish(make, db, env, now)

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from config import ROOT
-from models import AuditEvent, Case, Commune, CommuneMerger, Score
-from workflow import cases, criteria_sets, results, scores
+from models import AuditEvent, Case, Commune, CommuneMerger, ResultSnapshot, Score
+from workflow import cases, criteria_sets, publication, results, scores
 from workflow.errors import InvalidInput, NotPermitted
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -120,6 +120,24 @@ def test_a_merger_before_last_year_compares_the_commune_with_itself(make, db, no
     previous = by_code(results.campaign_results(new))["10001"].previous
     assert not previous.merged and previous.campaign_key == "tinh-2025"
     assert (previous.rank, previous.percentage) == (2, Decimal("14.29"))
+
+
+def test_last_year_is_read_from_its_published_version(make, db, now):
+    new = make.campaign(key="huyen-2024", communes=("10001",))
+    new.year = 2024
+    old = make.campaign(key="huyen-2023", communes=("20001",), criteria_set=new.criteria_set)
+    old.year, new.previous_campaign_id = 2023, old.id
+    commune = db.session.scalar(select(Commune).where(Commune.code == "10001"))
+    cases.ensure_case(old, commune, actor=None, now=now)
+    put_scores(db, make.case_of(old, "10001"), {"1.1.2": "2"})  # as it stands now: rank 1 of 2
+    entries = [{"commune_code": "20001", "commune_name": "Xã 20001", "percentage": "90.00", "rank": 1},
+               {"commune_code": "10001", "commune_name": "Xã 10001", "percentage": "12.50", "rank": 2}]
+    text = publication.canonical({"communes": entries})  # the published version says rank 2
+    db.session.add(ResultSnapshot(campaign_id=old.id, version=1, trigger="campaign", payload=text,
+                                  sha256=publication.sha256_of(text), published_at=now))
+    db.session.flush()
+    previous = by_code(results.campaign_results(new))["10001"].previous
+    assert (previous.rank, previous.percentage, previous.campaign_key) == (2, Decimal("12.50"), "huyen-2023")
 
 
 def test_record_merger_is_admin_only_audited_and_checked(make, db, now):
