@@ -1,0 +1,194 @@
+"""Transitions per second, ours beside the peers, side by side in one run (issue 7).
+
+    .venv-bench/bin/python bench/throughput.py --cases 10000 --runs 5 \
+        --pg postgresql+psycopg://postgres@127.0.0.1:5432/test_h6 \
+        --pg-django postgresql+psycopg://postgres@127.0.0.1:5432/test_h6b \
+        --pg-raw postgresql+psycopg://postgres@127.0.0.1:5432/test_h6c
+
+The same work for every system: N cases, each taken planning -> publication (five arrows through the six
+stages), every transition its own committed transaction that loads the case, checks the transition is
+allowed, changes the stage and writes a log row. Ours goes through ``workflow.cases.fire`` (optimistic
+version check, role and commune scope, the guards over the 84 sub-criteria's scores, deadlines closed and
+opened, the audit hash chain, the outbox event), in a fresh session per case as a request would. The N
+cases are split into ``--runs`` slices; each run advances one slice in every system in turn, so the load
+on the machine falls on all of them alike, and the median of the runs' rates is reported.
+SQLite: WAL and the same ``synchronous`` for all (read back from each connection and recorded).
+--pg* EMPTY the given databases. Peers (Django, SpiffWorkflow) need .venv-bench; without them they are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import common
+from fixtures import FORWARD, NOW
+
+
+class Ours:
+    """The real workflow service on one database."""
+
+    def __init__(self, url: str, tmp: Path):
+        if url.startswith("postgresql"):
+            common.empty_postgres(url)
+        self.app = common.make_app(url, tmp)
+
+    def build(self, n: int) -> list[int]:
+        import fixtures
+
+        with self.app.app_context():
+            self.built = fixtures.campaign_with_cases(n)
+            fixtures.analyze()
+            return self.built.case_ids
+
+    def settings(self) -> dict:
+        from models import db
+
+        with self.app.app_context():
+            if db.engine.dialect.name == "sqlite":
+                return common.sqlite_settings(db.session)
+            return {"synchronous_commit": db.session.execute(common_text("SHOW synchronous_commit")).scalar()}
+
+    def advance(self, case_ids: list[int], forward) -> float:
+        from models import Case, User, db
+        from workflow import cases, txn
+
+        built = self.built
+        with self.app.app_context():
+            started = time.perf_counter()
+            for case_id in case_ids:
+                for name, who in forward:
+                    case = db.session.get(Case, case_id)
+                    actor = db.session.get(User, built.officer_of[case_id] if who == "officer"
+                                           else built.secretariat_id)
+                    result = cases.fire(case, name, actor, now=NOW, expected_version=case.version)
+                    if not result.fired:
+                        raise RuntimeError(f"{name} did not fire on case {case_id}")
+                    txn.commit()
+                db.session.remove()  # the next case starts from an empty session, like a new request
+            return time.perf_counter() - started
+
+    def check(self, case_ids: list[int]) -> dict:
+        from sqlalchemy import func, select
+
+        from models import AuditEvent, Case, DomainEvent, db
+        from workflow import audit
+
+        with self.app.app_context():
+            published = db.session.scalar(select(func.count()).select_from(Case).where(
+                Case.id.in_(case_ids), Case.stage == "publication"))
+            audit_rows = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "case.transition"))
+            outbox = db.session.scalar(select(func.count()).select_from(DomainEvent))
+            chain = audit.verify()
+            db.session.remove()
+        return {"published": published, "log_rows": audit_rows, "outbox_events": outbox, "chain_ok": chain.ok}
+
+
+def common_text(sql: str):
+    from sqlalchemy import text
+
+    return text(sql)
+
+
+def systems(args, tmp: Path) -> dict:
+    """Every system that can run here, by label."""
+    from peers.raw import Raw
+
+    found = {"ours, SQLite": Ours(f"sqlite:///{tmp / 'ours.sqlite3'}", tmp)}
+    peers_ok = True
+    try:
+        import django  # noqa: F401
+        import SpiffWorkflow  # noqa: F401
+    except ImportError:
+        peers_ok = False
+        print("  (peers not installed: run through bench/run, which sets up .venv-bench)", flush=True)
+    if peers_ok:
+        from peers import django_fsm
+        from peers.spiff import Spiff
+
+        dbs = {"default": f"sqlite:///{tmp / 'django.sqlite3'}"}
+        if args.pg_django:
+            common.empty_postgres(args.pg_django)
+            dbs["pg"] = args.pg_django
+        django_fsm.configure(dbs)
+        found["django-fsm-2 + django-fsm-log, SQLite"] = django_fsm.DjangoFsm("default")
+        found["SpiffWorkflow (BPMN, serialised), SQLite"] = Spiff(tmp / "spiff.sqlite3")
+    found["raw sqlite3 (floor)"] = Raw(tmp / "raw.sqlite3")
+    if args.pg:
+        found["ours, PostgreSQL"] = Ours(args.pg, tmp)
+        if peers_ok and args.pg_django:
+            found["django-fsm-2 + django-fsm-log, PostgreSQL"] = django_fsm.DjangoFsm("pg")
+        if args.pg_raw:
+            common.empty_postgres(args.pg_raw)
+            found["raw psycopg (floor), PostgreSQL"] = Raw(args.pg_raw)
+    return found
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pg", metavar="URL", help="PostgreSQL for ours (EMPTIED)")
+    parser.add_argument("--pg-django", metavar="URL", help="PostgreSQL for the Django peer (EMPTIED)")
+    parser.add_argument("--pg-raw", metavar="URL", help="PostgreSQL for the raw-driver floor (EMPTIED)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-transitions-"))
+    found = systems(args, tmp)
+    ids, settings = {}, {}
+    for label, system in found.items():
+        started = time.perf_counter()
+        ids[label] = system.build(args.cases)
+        settings[label] = system.settings()
+        print(f"  built {label}: {len(ids[label])} cases in {time.perf_counter() - started:.1f} s {settings[label]}",
+              flush=True)
+    per_run = args.cases // args.runs
+    rates: dict[str, list[float]] = {label: [] for label in found}
+    for run in range(args.runs):
+        for label, system in found.items():
+            chunk = ids[label][run * per_run:(run + 1) * per_run]
+            seconds = system.advance(chunk, FORWARD)
+            rates[label].append(len(chunk) * len(FORWARD) / seconds)
+        print(f"  run {run + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items()),
+              flush=True)
+    checks = {label: system.check(ids[label][:per_run * args.runs]) for label, system in found.items()}
+    expected = per_run * args.runs
+    for label, got in checks.items():
+        if got["published"] != expected or got["log_rows"] < expected * len(FORWARD):
+            raise SystemExit(f"{label} did not do the work: {got} (expected {expected} published)")
+
+    med = {label: statistics.median(v) for label, v in rates.items()}
+    rows = [common.row(f"transitions/s: {label}", round(m), "per s", higher_is_better=True,
+                       runs=[round(r) for r in rates[label]], settings=settings[label], check=checks[label])
+            for label, m in med.items()]
+    sqlite_peers = [k for k in med if k.endswith("SQLite") and not k.startswith("ours")]
+    if sqlite_peers:
+        best = max(sqlite_peers, key=med.get)
+        rows.append(common.row("ratio ours ÷ best peer, SQLite WAL", round(med["ours, SQLite"] / med[best], 2), "×",
+                               target=2.0, higher_is_better=True, best_peer=best))
+    rows.append(common.row("ratio ours ÷ raw-driver floor, SQLite", round(med["ours, SQLite"] /
+                                                                      med["raw sqlite3 (floor)"], 3), "×",
+                           target=0.25, higher_is_better=True))
+    if "ours, PostgreSQL" in med:
+        peer = "django-fsm-2 + django-fsm-log, PostgreSQL"
+        if peer in med:
+            rows.append(common.row("ratio ours ÷ django-fsm peer, PostgreSQL",
+                                   round(med["ours, PostgreSQL"] / med[peer], 2), "×"))
+        if "raw psycopg (floor), PostgreSQL" in med:
+            rows.append(common.row("ratio ours ÷ raw-driver floor, PostgreSQL",
+                                   round(med["ours, PostgreSQL"] / med["raw psycopg (floor), PostgreSQL"], 3), "×",
+                                   target=0.25, higher_is_better=True))
+    common.write(args.out, "transitions beside the peers", rows,
+                 fixture={"cases": expected, "transitions_per_case": len(FORWARD), "runs": args.runs,
+                          "cases_per_run": per_run, "sqlite": {"journal_mode": common.SQLITE_JOURNAL,
+                                                               "synchronous": common.SQLITE_SYNCHRONOUS}})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
