@@ -85,6 +85,15 @@ _REASONS: list[tuple[re.Pattern, object]] = [
     (re.compile(r"mode: (.*)$"), lambda m: reason(m[1])),
     (re.compile(r"the surveyor's name is longer than 200 characters$"),
      lambda m: _("the surveyor's name is longer than 200 characters")),
+    (re.compile(r"'(.*)' is not a number$"), lambda m: _("'%(value)s' is not a number", value=m[1])),
+    (re.compile(r"(.*) is outside 0\.\.(\d+)$"),
+     lambda m: _("%(value)s is outside 0..%(max)s", value=m[1], max=m[2])),
+    (re.compile(r"(.*) is negative$"), lambda m: _("%(value)s is negative", value=m[1])),
+    (re.compile(r"at most two decimals$"), lambda m: _("at most two decimals")),
+    (re.compile(r"give a weight for each of A, B, C and D$"), lambda m: _("give a weight for each of A, B, C and D")),
+    (re.compile(r"no weight for (.*)$"), lambda m: _("no weight for %(groups)s", groups=m[1])),
+    (re.compile(r"at least one group needs a weight above 0$"),
+     lambda m: _("at least one group needs a weight above 0")),
     (re.compile(r"Only the secretariat may record survey data\.$"),
      lambda m: _("Only the secretariat may record survey data.")),
 ]
@@ -134,7 +143,8 @@ def index():
     return render_template("survey/none.html")
 
 
-def _render_progress(campaign, scope, *, issue_values=None, issue_error=None, status=200):
+def _render_progress(campaign, scope, *, issue_values=None, issue_error=None, weight_values=None,
+                     weight_error=None, status=200):
     state = survey.progress(campaign, now=now(), commune_ids=scope)
     writer = survey.can_write(current_user)
     computed = {}
@@ -147,7 +157,8 @@ def _render_progress(campaign, scope, *, issue_values=None, issue_error=None, st
         groups=survey.groups_of(campaign), weights=survey.weights_of(campaign), items=survey.survey_items(campaign),
         computed=computed, status_labels=STATUS_LABELS, mode_labels=MODE_LABELS,
         communes=sorted({(r.commune_code, r.commune_name) for r in state.rows if r.commune_code}),
-        issue_values=issue_values or {}, issue_error=issue_error), status
+        issue_values=issue_values or {}, issue_error=issue_error, weight_values=weight_values,
+        weight_error=weight_error), status
 
 
 @bp.route("/<key>")
@@ -173,6 +184,29 @@ def issue(key: str):
         db.session.rollback()
         return _render_progress(campaign, scope, issue_values=values, issue_error=reason(exc.message), status=422)
     flash(_("Recorded %(n)s form(s) issued.", n=values["count"]), "success")
+    return redirect(url_for("survey.progress", key=key), 303)
+
+
+@bp.route("/<key>/weights", methods=["POST"])
+@login_required
+def weights(key: str):
+    """Option weights (all of A-D, percent) and group weights (every group, or all blank for none)."""
+    _writer_or_403()
+    campaign, scope = _campaign_or_404(key)
+    options = {k: request.form.get(f"option_{k}", "").strip() for k in survey.OPTIONS}
+    groups = {g.code: request.form.get(f"group_{g.code}", "").strip() for g in survey.groups_of(campaign)}
+    weighted = any(groups.values())
+    try:
+        with txn.guarded():
+            survey.set_weights(campaign, actor=current_user, now=action_now(), options=options,
+                               groups=groups if weighted else None, clear_groups=not weighted)
+        txn.commit()
+    except InvalidInput as exc:
+        db.session.rollback()
+        problems = "; ".join(f"{name}: {reason(msgs[0])}" for name, msgs in exc.errors.items())
+        return _render_progress(campaign, scope, weight_values={**options, **{f"g:{k}": v for k, v in groups.items()}},
+                                weight_error=problems, status=422)
+    flash(_("The survey weights were saved."), "success")
     return redirect(url_for("survey.progress", key=key), 303)
 
 

@@ -78,11 +78,20 @@ def test_secretariat_imports_sees_progress_and_converts(app, db, make, campaign)
     assert 'data-commune="10002" data-group="leaders" data-quota="3" data-issued="3" data-returned="0"' in html
     assert 'data-code="3.1.1" data-points="0.36"' in html  # the preview, before recording
 
+    weights = {"option_A": "100", "option_B": "60", "option_C": "20", "option_D": "0", "group_leaders": "1",
+               "group_delegates": "3", "group_district": "0"}
+    wrong = client.post("/survey/page-2023/weights", data={**weights, "option_B": "160", "csrf_token": token})
+    body = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and "160 nằm ngoài khoảng 0..100" in body and 'value="160"' in body
+    assert client.post("/survey/page-2023/weights", data={**weights, "csrf_token": token}).status_code == 303
+    assert survey.weights_of(campaign).groups == {"leaders": 1, "delegates": 3, "district": 0}
+    assert 'data-code="3.1.1" data-points="0.30"' in client.get("/survey/page-2023").get_data(as_text=True)
+
     converted = client.post("/survey/page-2023/convert", data={"csrf_token": token}, follow_redirects=True)
     assert converted.status_code == 200
     case = make.case_of(campaign, "10001")
     assert db.session.scalar(select(Score.survey_score).join(Score.item).where(
-        Score.case_id == case.id, Score.item.has(code="3.1.1"))) == Decimal("0.36")
+        Score.case_id == case.id, Score.item.has(code="3.1.1"))) == Decimal("0.30")  # with the group weights
 
 
 def test_officer_sees_only_their_commune_and_changes_nothing(app, db, make, campaign, now):
