@@ -48,6 +48,10 @@ def test_failures_lock_an_account_and_an_unknown_email_alike(app, world, db):
     other_worker = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
     with other_worker.app_context():
         assert _locked_body(login(other_worker.test_client(), known, PASSWORD))
+        from models import db as worker_db
+
+        worker_db.session.remove()
+        worker_db.engine.dispose()
     # another account from the same address is not affected (20 failures lock an address)
     assert logged_in(app, world.officers["10002"])
 

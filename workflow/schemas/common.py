@@ -69,6 +69,17 @@ class PlanLoader(yaml.SafeLoader):
     """
 
 
+    def compose_node(self, parent, index):
+        # An alias (*name) re-uses a node by reference: nine nested aliases of nine make 9**9 items
+        # ("billion laughs") for whatever walks the data next. Plan and criteria files need none.
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) and merge keys (<<: *name) are not accepted; "
+                            "write the values out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 PlanLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
