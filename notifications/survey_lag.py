@@ -1,7 +1,8 @@
 """Survey lag notices: tell the secretariat which communes' returned forms are short after the survey due date.
 
 One notice per lagging commune, recipient and day (the outbox key says so): the daily job and
-``flask survey remind`` may run any number of times; a commune that catches up stops being named.
+``flask survey remind`` may run any number of times; a commune that catches up, or whose case has moved
+past the survey, stops being named.
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ def queue_lag_notices(*, now: dt.datetime, campaign: Campaign | None = None) -> 
         cases = survey.cases_by_code(c)
         recipients = _secretariat(c)
         for code, rows in lagging.items():
-            report.lagging.append(f"{c.key}/{code}")
             case = cases[code]
+            if survey.check_case_open(case):
+                continue  # the case has moved past the survey: nagging about its forms helps no one
+            report.lagging.append(f"{c.key}/{code}")
             for user in recipients:
                 rendered = render_lag(locale=user.locale, recipient_name=user.name, commune_name=rows[0].commune_name,
                                       commune_code=code, due=state.due.date, working_days_late=late_by, rows=rows,

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from models import OutboxMessage
 from notifications import delivery, scheduler, survey_lag
+from states import Stage
 from tests.workflow.test_survey import GOOD_ROWS, SURVEY_BLOCK, SURVEY_TREE, csv_bytes
 from workflow import survey
 from workflow.clock import parse_moment
@@ -53,3 +54,8 @@ def test_lagging_commune_is_reported_once_a_day_to_the_secretariat(app, db, make
     assert 'href="https://cchc.example.vn/survey/lag-2023"' in html
     en = next(m for m in smtp.messages if m["To"] == make.head.email)
     assert en["Subject"] == "[CCHC] Survey behind schedule: Xã 10002 (1/5 forms)"
+
+    # once the commune's case has moved past the survey, it is no longer chased
+    make.case_of(campaign, "10002").stage = Stage.council_meeting.value
+    db.session.commit()
+    assert survey_lag.queue_lag_notices(now=NOV_22 + dt.timedelta(days=1)).lagging == []
