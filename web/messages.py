@@ -87,7 +87,7 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
      lambda m: _("%(file)s: %(size)s bytes is over the limit of %(limit)s bytes.", file=m[1], size=m[2],
                  limit=m[3])),
     (re.compile(r"(.+): the file is empty\."), lambda m: _("%(file)s: the file is empty.", file=m[1])),
-    (re.compile(r"(.+): the file could not be stored \(the evidence store is full or not writable\)"),
+    (re.compile(r"(.+): the file could not be stored \(the evidence store is full or not writable\); .*"),
      lambda m: _("%(file)s: the file could not be stored (the evidence store is full or not writable); nothing "
                  "was saved. Try again later or tell the administrator.", file=m[1])),
     (re.compile(r"'(.+)' is not a plain file name \(no folders or '\.\.'\)\."),

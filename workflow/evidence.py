@@ -38,6 +38,12 @@ GENERIC_MEDIA_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
+class StorageUnavailable(InvalidInput):
+    """The evidence store could not take the bytes (an OS error): nothing of the upload was kept."""
+
+    code = "storage-unavailable"
+
+
 def storage_dir() -> Path:
     """The evidence store (EVIDENCE_DIR); refused if it lies inside the web root (web/)."""
     base = Path(current_app.config.get("EVIDENCE_DIR") or ROOT / "instance" / "evidence").resolve()
@@ -142,7 +148,14 @@ def add_evidence(case: Case, code: str, actor: User, *, now: dt.datetime, file_n
     canonical = check_content(name, data, media_type)
     locator = (locator or "").strip()[:200] or None
     sha256 = hashlib.sha256(data).hexdigest()
-    _store(data, sha256)
+    try:
+        _store(data, sha256)
+    except OSError as exc:  # disk full, quota, read-only store: our fault, said plainly; no row was written
+        current_app.logger.error("evidence store refused %s (%d bytes): %s", name, len(data), exc)
+        raise StorageUnavailable(
+            f"{name}: the file could not be stored (the evidence store is full or not writable); nothing was "
+            "saved. Try again later or tell the administrator.", {"file": ["the evidence store is unavailable"]},
+        ) from None
     row = Evidence(case_id=case.id, item_id=item.id, file_name=name, sha256=sha256, size=len(data),
                    media_type=canonical, locator=locator, uploaded_by_id=actor.id, uploaded_at=now)
     db.session.add(row)

@@ -7,12 +7,14 @@ evidence store under the test's tmp_path; nothing here listens beyond 127.0.0.1.
 from __future__ import annotations
 
 import http.client
+import http.cookies
 import json
 import os
 import secrets
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,3 +148,35 @@ def pdf(label: str, size: int = 0) -> bytes:
     """A small PDF-looking file (the checks read the magic bytes), unique per ``label``, padded to ``size``."""
     data = b"%PDF-1.4\n% " + label.encode("utf-8") + b"\n"
     return data + b"0" * max(size - len(data), 0)
+
+
+class Browser:
+    """A cookie-keeping client for the pages (the session cookie is Secure in production: kept anyway,
+    since the test talks plain HTTP on 127.0.0.1)."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, **kwargs) -> Reply:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        reply = call(self.server, method, path, headers=headers, **kwargs)
+        for name, value in _set_cookies(reply):
+            self.cookies[name] = value
+        return reply
+
+    def form(self, path: str, fields: dict[str, str]) -> Reply:
+        body = urllib.parse.urlencode(fields).encode()
+        return self.request("POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def _set_cookies(reply: Reply):
+    # http.client folds repeated headers into one; a session cookie is all the pages set here
+    raw = reply.headers.get("set-cookie")
+    if raw:
+        jar = http.cookies.SimpleCookie()
+        jar.load(raw)
+        for name, morsel in jar.items():
+            yield name, morsel.value
