@@ -108,7 +108,7 @@ def published(key: str):
     campaign = _campaign_or_404(key)
     snapshot = results.snapshot_version(campaign, _version_arg())
     if snapshot is None:
-        if request.args.get("version") is None and results.live_results_for(current_user, campaign) is not None:
+        if request.args.get("version") is None and results.may_see_live(current_user, campaign):
             return redirect(url_for("results.live", key=key))
         abort(404)
     data = publication.payload_of(snapshot)
@@ -122,7 +122,7 @@ def published(key: str):
     return render_template("results/published.html", campaign=campaign, snapshot=snapshot, data=data,
                            areas=[c for c in data["criteria"] if c["depth"] == 1], charts=charts,
                            versions=results.snapshots_of(campaign),
-                           may_see_live=results.live_results_for(current_user, campaign) is not None)
+                           may_see_live=results.may_see_live(current_user, campaign))
 
 
 @bp.route("/<key>/export.<fmt>")

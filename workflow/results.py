@@ -306,19 +306,30 @@ def sees_all_live(user: User, campaign: Campaign) -> bool:
     return bool(user.is_active and (user.roles & access.CAMPAIGN_WIDE_READERS or access.holds_seat(user, campaign.id)))
 
 
+def own_case(user: User, campaign: Campaign) -> Case | None:
+    """The case of a commune officer's or chair's own commune in ``campaign``, if any."""
+    if not (user.is_active and user.roles & COMMUNE_SCOPED_ROLES and user.commune_id is not None):
+        return None
+    case = db.session.scalar(select(Case).where(Case.campaign_id == campaign.id, Case.commune_id == user.commune_id))
+    return case if case is not None and access.can_view_case(user, case) else None
+
+
+def may_see_live(user: User, campaign: Campaign) -> bool:
+    """Whether ``user`` may see any unpublished result of ``campaign`` (without computing them)."""
+    return sees_all_live(user, campaign) or own_case(user, campaign) is not None
+
+
 def live_results_for(user: User, campaign: Campaign) -> list[CommuneResult] | None:
     """The unpublished results ``user`` may see: all (ranked), their own commune's only (no rank or band
     comparison with others), or None."""
     if sees_all_live(user, campaign):
         return campaign_results(campaign)
-    if user.is_active and user.roles & COMMUNE_SCOPED_ROLES and user.commune_id is not None:
-        case = db.session.scalar(select(Case).where(Case.campaign_id == campaign.id,
-                                                    Case.commune_id == user.commune_id))
-        if case is not None and access.can_view_case(user, case):
-            row = case_result(case)
-            row.band = band_of(row.percentage, campaign.classification)
-            return [row]
-    return None
+    case = own_case(user, campaign)
+    if case is None:
+        return None
+    row = case_result(case)
+    row.band = band_of(row.percentage, campaign.classification)
+    return [row]
 
 
 def campaigns_with_results(user: User) -> list[tuple[Campaign, ResultSnapshot | None, bool]]:
@@ -326,10 +337,7 @@ def campaigns_with_results(user: User) -> list[tuple[Campaign, ResultSnapshot | 
     out = []
     for campaign in db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.key)):
         latest = latest_snapshot(campaign)
-        live = sees_all_live(user, campaign) or (
-            user.commune_id is not None and bool(user.roles & COMMUNE_SCOPED_ROLES) and db.session.scalar(
-                select(Case.id).where(Case.campaign_id == campaign.id, Case.commune_id == user.commune_id))
-            is not None)
+        live = may_see_live(user, campaign)
         if latest is not None or live:
             out.append((campaign, latest, live))
     return out
