@@ -94,6 +94,8 @@ _REASONS: list[tuple[re.Pattern, object]] = [
     (re.compile(r"no weight for (.*)$"), lambda m: _("no weight for %(groups)s", groups=m[1])),
     (re.compile(r"at least one group needs a weight above 0$"),
      lambda m: _("at least one group needs a weight above 0")),
+    (re.compile(r"the group weights no longer match the plan's respondent groups; set them again$"),
+     lambda m: _("the group weights no longer match the plan's respondent groups; set them again")),
     (re.compile(r"Only the secretariat may record survey data\.$"),
      lambda m: _("Only the secretariat may record survey data.")),
 ]
@@ -215,9 +217,14 @@ def weights(key: str):
 def convert(key: str):
     _writer_or_403()
     campaign, _scope = _campaign_or_404(key)
-    with txn.guarded():
-        report = survey.convert(campaign, actor=current_user, now=action_now())
-    txn.commit()
+    try:
+        with txn.guarded():
+            report = survey.convert(campaign, actor=current_user, now=action_now())
+        txn.commit()
+    except InvalidInput as exc:
+        db.session.rollback()
+        flash(reason(exc.message), "error")
+        return redirect(url_for("survey.progress", key=key), 303)
     flash(_("Survey points: %(changed)s set, %(unchanged)s unchanged, %(missing)s sub-criteria without valid "
             "answers, %(skipped)s communes skipped (their cases are past the survey).", changed=report.changed,
             unchanged=report.unchanged, missing=len(report.missing), skipped=len(report.skipped)),

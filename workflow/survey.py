@@ -588,6 +588,10 @@ def convert(campaign: Campaign, *, actor: User | None, now: dt.datetime,
     """
     require_writer(actor)
     weights = weights_of(campaign)
+    if weights.groups is not None and set(weights.groups) != {g.code for g in groups_of(campaign)}:
+        # the plan was reloaded with other groups since the weights were set
+        raise InvalidInput("the group weights no longer match the plan's respondent groups; set them again",
+                           {"groups": ["do not match the plan's groups"]})
     results = compute(campaign, weights)
     items = survey_items(campaign)
     report = ConversionReport()

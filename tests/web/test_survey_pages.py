@@ -124,3 +124,14 @@ def test_readers_see_all_but_change_nothing(app, db, make, campaign):
         assert client.post("/survey/page-2023/issue", data={"commune": "10002", "group": "leaders",
                                                              "count": "3"}).status_code in (400, 403)
     assert db.session.scalar(select(func.count(SurveyIssue.id))) == 0
+
+
+def test_conversion_refused_when_group_weights_no_longer_match_the_plan(app, db, make, campaign, now):
+    survey.set_weights(campaign, actor=make.head, now=now, groups={"leaders": 1, "delegates": 1, "district": 1})
+    campaign.survey = {**SURVEY_BLOCK, "groups": SURVEY_BLOCK["groups"][:2]}  # the plan reloaded, a group gone
+    db.session.commit()
+    client = logged_in(app, make.secretariat)
+    token = csrf_of(client.get("/survey/page-2023").get_data(as_text=True))
+    page = client.post("/survey/page-2023/convert", data={"csrf_token": token}, follow_redirects=True)
+    assert "trọng số nhóm không còn khớp" in page.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Score.id)).where(Score.survey_score.is_not(None))) == 0

@@ -101,6 +101,9 @@ def test_group_weights_average_each_group_first(campaign, make, db, now):
     # 3.1.1: leaders (100+60)/2 = 80 %, delegates (60+20+0)/3 = 26,67 %; (80x1 + 26,67x3)/4 = 40 % x 0,75 = 0,30
     # 3.1.2: leaders (100+0+0)/3 = 33,33 %, delegates 0 %; (33,33x1 + 0x3)/4 = 8,33 % x 0,75 = 0,0625 -> 0,06
     assert result.points["10001"] == {"3.1.1": Decimal("0.30"), "3.1.2": Decimal("0.06")}
+    campaign.survey = {**SURVEY_BLOCK, "groups": SURVEY_BLOCK["groups"][:2]}  # the plan reloaded, a group gone
+    with pytest.raises(InvalidInput, match="no longer match"):
+        survey.convert(campaign, actor=make.secretariat, now=now)
 
 
 def test_option_weights_are_configurable_and_checked(campaign, make, db, now):
