@@ -73,6 +73,13 @@ ACTION_LABELS = {
     "signoff.closed": _l("Sign-off closed"),
     "deadline.moved": _l("Deadline moved"),
     "reminder.skipped": _l("Reminder not sent"),
+    "remediation.drafted": _l("Remediation plan drafted"),
+    "remediation.updated": _l("Remediation plan updated from the results"),
+    "remediation.item_changed": _l("Remediation item changed"),
+    "remediation.submitted": _l("Remediation plan submitted"),
+    "remediation.returned": _l("Remediation plan returned"),
+    "remediation.item_done": _l("Remediation item done"),
+    "remediation.carried_forward": _l("Remediation items carried forward"),
 }
 FIELD_LABELS = {
     "self_score": _l("self score"),

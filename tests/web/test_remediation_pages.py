@@ -47,6 +47,7 @@ def test_officer_fills_in_and_submits_the_plan(app, db, make, published):
     client = logged_in(app, make.officers["10001"])
     case_page = client.get(f"/cases/{published.id}").get_data(as_text=True)
     assert f'href="/cases/{published.id}/remediation"' in case_page
+    assert "Lập dự thảo kế hoạch khắc phục" in case_page  # the timeline names the event in Vietnamese
     url = f"/cases/{published.id}/remediation"
     page = client.get(url)
     html = page.get_data(as_text=True)

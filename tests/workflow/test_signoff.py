@@ -61,7 +61,8 @@ def test_below_quorum_nothing_moves_and_the_chairs_approval_fires(make, db, now)
     assert case.stage == "publication" and sign_off.status == "approved" and sign_off.closed_at == now
     assert _actions(db, case, seq) == [
         ("signoff.signed", "approve"), ("signoff.signed", "approve"), ("signoff.closed", "approve"),
-        ("case.transition", "approve")]
+        # reaching publication drafts the commune's remediation plan in the same transaction
+        ("case.transition", "approve"), ("remediation.drafted", "plan:1")]
     transition = db.session.scalars(select(AuditEvent).where(
         AuditEvent.case_id == case.id, AuditEvent.action == "case.transition").order_by(AuditEvent.seq.desc())
     ).first()
