@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
-from models import Campaign, Case, Commune, CommuneMerger, CriteriaItem, ResultSnapshot, User, db
+from models import Campaign, Case, Commune, CommuneMerger, CriteriaItem, ResultSnapshot, Score, User, db
 from states import COMMUNE_SCOPED_ROLES, Role
 
 from . import access, audit, scoring
@@ -113,10 +114,13 @@ def criteria_items(campaign: Campaign) -> list[CriteriaItem]:
         CriteriaItem.criteria_set_id == campaign.criteria_set_id).order_by(CriteriaItem.position)))
 
 
-def case_result(case: Case, items: list[CriteriaItem] | None = None) -> CommuneResult:
+def case_result(case: Case, items: list[CriteriaItem] | None = None,
+                scores: dict[int, Score] | None = None) -> CommuneResult:
     """One case's result (no rank, band or comparison: those need the whole campaign)."""
     items = items if items is not None else criteria_items(case.campaign)
-    totals = scoring.case_totals(case)
+    if scores is None:
+        scores = {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
+    totals = scoring.totals_of(items, scores)
     leaves = []
     survey = ZERO
     for item in items:
@@ -153,16 +157,22 @@ def campaign_results(campaign: Campaign, *, with_previous: bool = True) -> list[
     """Every case of the campaign, ranked (rank, then commune code), banded and compared with last year."""
     items = criteria_items(campaign)
     cases = db.session.scalars(select(Case).join(Commune, Commune.id == Case.commune_id)
+                               .options(joinedload(Case.commune))
                                .where(Case.campaign_id == campaign.id).order_by(Commune.code)).all()
-    rows = [case_result(case, items) for case in cases]
+    by_case: dict[int, dict[int, Score]] = {}
+    for score in db.session.scalars(select(Score).join(Case, Case.id == Score.case_id)
+                                    .where(Case.campaign_id == campaign.id)):
+        by_case.setdefault(score.case_id, {})[score.item_id] = score
+    rows = [case_result(case, items, by_case.get(case.id, {})) for case in cases]
     for row, rank in zip(rows, competition_ranks([r.percentage for r in rows]), strict=True):
         row.rank = rank
         row.band = band_of(row.percentage, campaign.classification)
     rows.sort(key=lambda r: (r.rank, r.commune_code))
     if with_previous:
         compare = Comparison(campaign)
+        communes = {case.id: case.commune for case in cases}
         for row in rows:
-            row.previous = compare.previous_of(row.commune_code)
+            row.previous = compare.previous_of(communes[row.case_id])
     return rows
 
 
@@ -200,6 +210,7 @@ class Comparison:
         self.campaign = campaign
         self.previous = previous_campaign(campaign)
         self._cache: dict[int, dict[str, Standing]] = {}
+        self._mergers: dict[int, list[CommuneMerger]] | None = None
 
     def _standings(self, campaign: Campaign) -> dict[str, Standing]:
         if campaign.id not in self._cache:
@@ -220,11 +231,15 @@ class Comparison:
                 return found
         return None
 
-    def previous_of(self, commune_code: str) -> PreviousResult | None:
-        commune = db.session.scalar(select(Commune).where(Commune.code == commune_code))
-        if commune is None:
-            return None
-        mergers = [m for m in predecessors_of(commune) if m.merged_on.year > self.campaign.year - 1]
+    def previous_of(self, commune: Commune) -> PreviousResult | None:
+        if self._mergers is None:  # every merger into this campaign's communes, in one query
+            self._mergers = {}
+            for m in db.session.scalars(select(CommuneMerger).options(joinedload(CommuneMerger.predecessor))
+                                        .join(Case, Case.commune_id == CommuneMerger.commune_id)
+                                        .where(Case.campaign_id == self.campaign.id)):
+                self._mergers.setdefault(m.commune_id, []).append(m)
+        mergers = sorted((m for m in self._mergers.get(commune.id, []) if m.merged_on.year > self.campaign.year - 1),
+                         key=lambda m: m.predecessor.code)
         if mergers:
             found = [s for s in (self._standing_a_year_before(m.predecessor) for m in mergers) if s is not None]
             if not found:

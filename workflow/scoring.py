@@ -52,6 +52,12 @@ def case_totals(case: Case) -> CaseTotals:
     items = db.session.scalars(select(CriteriaItem).where(
         CriteriaItem.criteria_set_id == case.campaign.criteria_set_id).order_by(CriteriaItem.position)).all()
     scores = {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
+    return totals_of(items, scores)
+
+
+def totals_of(items: list[CriteriaItem], scores: dict[int, Score]) -> CaseTotals:
+    """The totals of one case from its criteria items (in position order) and its score rows by item id;
+    for callers that read many cases at once (``workflow.results``)."""
     by_id = {i.id: i for i in items}
     nodes = {i.code: NodeTotal(i.code, i.title_vi, i.max_points) for i in items}
     for i in items:
