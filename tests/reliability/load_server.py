@@ -75,7 +75,8 @@ def start_gunicorn(database_url: str, tmp_path: Path, *, workers: int = 4, threa
         proc = subprocess.Popen(
             [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "gthread",
              "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "5", "--backlog", "512",
-             "wsgi:create_app()"],
+             # the app is built once and forked: safe, create_app opens no database connection
+             "--preload", "wsgi:create_app()"],
             cwd=ROOT, env=server_env(database_url, evidence, application_name), stdout=out,
             stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
     server = Server("127.0.0.1", port, proc, log, evidence, application_name)

@@ -96,7 +96,7 @@ def test_fifty_api_requests_at_once_one_fires_the_rest_get_409_or_412(app, db, m
     db.session.commit()
     case_id = case.id
     db.session.close()
-    server = start_gunicorn(database_url, tmp_path, workers=3, threads=8, name="race")
+    server = start_gunicorn(database_url, tmp_path, workers=2, threads=16, name="race")
     try:
         etag = call(server, "GET", f"/api/v1/cases/{case_id}", token=token).etag
         assert etag

@@ -205,7 +205,7 @@ def test_a_scheduler_killed_twenty_times_during_sweeps_still_delivers_each_remin
     seed = int(os.environ.get("FAULT_SEED", str(random.SystemRandom().randrange(10**6))))
     print(f"\nSIGKILL test seed: {seed} (FAULT_SEED={seed} repeats it)")
     rng = random.Random(seed)
-    load = build_load(make, communes=100, officers_per_commune=1, key="kill")
+    load = build_load(make, communes=60, officers_per_commune=1, key="kill")
     db.session.close()
     server = SMTPServer()
     server.start()

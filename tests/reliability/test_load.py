@@ -40,16 +40,19 @@ def test_deadline_day_load_loses_nothing(app, db, make, database_url, dialect, t
         pytest.skip("the load test runs gunicorn's several worker processes against PostgreSQL, the production "
                     "database; SQLite serialises every writer, so the figures would say nothing about production")
     evidence_dir = tmp_path / "load-evidence"
+    clock = time.monotonic()
     seats, prefilled = open_cases(make, communes=CASES, evidence_dir=evidence_dir)
     db.session.close()
+    built = time.monotonic() - clock
     server = start_gunicorn(database_url, tmp_path, workers=4, threads=4, name="load", evidence_dir=evidence_dir)
+    print(f"\n{CASES} cases built in {built:.1f} s; gunicorn up in {time.monotonic() - clock - built:.1f} s")
     pending: queue.Queue = queue.Queue()
     for seat in random.Random(SEED).sample(seats, len(seats)):
         pending.put(seat)
     ledger = Ledger()
     prefilled_evidence = sum(len(EVIDENCE_ITEMS) for seat in seats if seat.evidenced)
     started_at = utcnow()
-    print(f"\nload test: seed {SEED}, {USERS} users, {CASES} cases, {SECONDS} s")
+    print(f"load test: seed {SEED}, {USERS} users, {CASES} cases, {SECONDS} s")
     try:
         started = time.monotonic()
         stop_at = started + SECONDS
