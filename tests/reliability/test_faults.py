@@ -124,6 +124,61 @@ def test_a_connection_dropped_mid_transition_leaves_nothing_half_written(app, db
     assert audit.verify().ok
 
 
+def test_a_connection_dropped_mid_request_is_a_clean_error_and_the_server_recovers(
+        app, db, make, database_url, dialect, tmp_path):
+    if dialect != "postgresql":
+        pytest.skip("pg_terminate_backend drops a PostgreSQL server session; SQLite has none")
+    campaign = make.campaign(key="drop-http")
+    case = make.case_of(campaign, "10001")
+    make.advance(case, Stage.self_assessment)
+    make.fill_self(case)
+    _row, token = api_tokens.create_token(make.officers["10001"], "drop", now=utcnow())
+    db.session.commit()
+    case_id, version = case.id, case.version
+    db.session.close()
+    server = start_gunicorn(database_url, tmp_path, workers=1, threads=4, name="drop")
+    watcher = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    holder_engine = create_engine(database_url)
+    holder = holder_engine.connect()
+    replies = {}
+    try:
+        before = _snapshot(watcher)
+        holder.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
+        request = threading.Thread(target=lambda: replies.setdefault("first", call(
+            server, "POST", f"/api/v1/cases/{case_id}/transitions/submit", token=token,
+            headers={"If-Match": f'"v{version}"'}, json_body={})))
+        request.start()
+
+        def waiting_backend():
+            with watcher.connect() as conn:
+                return conn.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock' "
+                    "AND backend_xid IS NOT NULL"), {"name": server.application_name}).scalar()
+
+        pid = wait_for(waiting_backend, timeout=60, what="the request's transaction to wait on the audit head")
+        with watcher.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        request.join(timeout=60)
+        holder.rollback()
+        first = replies["first"]
+        # the request was not carried out, and says so without a stack trace
+        assert first.status == 500 and first.headers["content-type"].startswith("application/problem+json")
+        assert "not carried out" in first.json()["detail"] and "Traceback" not in first.body.decode()
+        assert _snapshot(watcher) == before
+        # the same server, the same If-Match: the pool replaced the dead connection and the submit goes through
+        again = call(server, "POST", f"/api/v1/cases/{case_id}/transitions/submit", token=token,
+                     headers={"If-Match": f'"v{version}"'}, json_body={})
+        assert again.status == 200 and again.json()["fired"], again.body
+    finally:
+        holder.close()
+        holder_engine.dispose()
+        watcher.dispose()
+        server.stop()
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.case_id == case_id, AuditEvent.action == "case.transition", AuditEvent.subject == "submit")) == 1
+    assert audit.verify().ok
+
+
 # --- an SMTP server that refuses, stalls, goes away and comes back -------------------------------------
 
 class _Moody(Collector):
