@@ -31,6 +31,7 @@ FIELD_LABELS = {"responsible": _l("responsible person"), "action": _l("action"),
 # the workflow's reasons for a refused row, in the reader's language
 ROW_REASONS = {"not a date": _l("not a date"), "the due date is in the past": _l("the due date is in the past"),
                "at most 200 characters": _l("at most 200 characters"),
+               "at most 4000 characters": _l("at most 4000 characters"),
                "already done; it cannot change": _l("already done; it cannot change"),
                "no such item in this plan": _l("no such item in this plan")}
 

@@ -29,6 +29,7 @@ from .txn import guarded
 DEADLINE_STAGE = "remediation"  # Deadline.stage and Deadline.kind of an item's due date
 EDITABLE = ("draft", "returned")
 RESPONSIBLE_MAX = 200
+ACTION_MAX = 4000
 ZERO = Decimal("0.00")
 
 
@@ -264,6 +265,8 @@ def save_items(plan: RemediationPlan, rows: list[ItemRow], actor: User, *, now: 
         action = (row.action or "").strip() or None
         if responsible and len(responsible) > RESPONSIBLE_MAX:
             problems["responsible"] = [f"at most {RESPONSIBLE_MAX} characters"]
+        if action and len(action) > ACTION_MAX:
+            problems["action"] = [f"at most {ACTION_MAX} characters"]
         try:
             due = parse_due(row.due)
         except ValueError:

@@ -144,12 +144,13 @@ def test_bad_rows_refuse_the_whole_form_and_save_nothing(app, db, make, publishe
     with pytest.raises(ItemsRefused) as refused:
         remediation.save_items(plan, [ItemRow(a.id, "Ông A", "Việc A", "2024-02-30"),
                                       ItemRow(b.id, "x" * 201, "Việc B", "2024-03-01"),
-                                      ItemRow(c.id, "Bà C", "Việc C", "2023-10-01")],
+                                      ItemRow(c.id, "Bà C", "x" * 4001, "2023-10-01")],
                                make.officers["10001"], now=NOW)
     db.session.rollback()
     assert refused.value.item_errors == {"1.1.1": {"due": ["not a date"]},
                                          "1.1.2": {"responsible": ["at most 200 characters"]},
-                                         "2.1.1": {"due": ["the due date is in the past"]}}
+                                         "2.1.1": {"action": ["at most 4000 characters"],
+                                                   "due": ["the due date is in the past"]}}
     assert all(i.responsible is None for i in plan.items)
     # dd/mm/yyyy as Vietnamese write it is accepted too
     assert remediation.save_items(plan, [ItemRow(a.id, "Ông A", "Việc A", "29/03/2024")],
