@@ -42,10 +42,17 @@ def _wanted(source: Campaign) -> dict:
             else rollover.default_title(source, source.year + 1) or ""}
 
 
+def plan_date(raw: str) -> str:
+    """A plan date as the reader writes it: 2024-11-11 -> 11/11/2024, a month 2025-01 -> 01/2025."""
+    parts = str(raw).split("-")
+    return "/".join(reversed(parts)) if len(parts) in (2, 3) else str(raw)
+
+
 def _render(source: Campaign, wanted: dict, *, proposal=None, text: str = "", errors=None, problems=None,
             status: int = 200):
     return render_template("dashboard/rollover.html", source=source, wanted=wanted, proposal=proposal,
-                           text=text, errors=errors or {}, problems=problems, vi=select_locale() == "vi"), status
+                           text=text, errors=errors or {}, problems=problems, vi=select_locale() == "vi",
+                           plan_date=plan_date), status
 
 
 def _proposal(source: Campaign, wanted: dict):

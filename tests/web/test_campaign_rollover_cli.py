@@ -113,6 +113,8 @@ def test_the_page_proposes_then_loads_the_edited_plan(app, source, db):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert 'data-path="stages.self_assessment.due" data-after="2024-11-11"' in html
+    assert "<td>10/11/2024</td>" in html and "<td>11/11/2024</td>" in html  # dates as dd/mm/yyyy
+    assert "chuyển sang ngày làm việc tiếp theo (Điều 148 BLDS 2015)" in html  # the reason, in Vietnamese
     download = client.get("/campaigns/nui-thanh-2023/next/plan.yaml?new_key=nui-thanh-2024&year=2024")
     assert download.headers["Content-Disposition"] == 'attachment; filename="plan-nui-thanh-2024.yaml"'
     plan_text = download.get_data(as_text=True)
