@@ -9,6 +9,7 @@ import re
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.pool import NullPool
 
 from config import ProductionConfig
 from models import ApiToken, AuditEvent, Case, Evidence, LoginFailure
@@ -107,7 +108,9 @@ def test_an_address_is_locked_after_many_accounts_and_a_success_resets_the_accou
 
 def _production_app(database_url, tmp_path):
     settings = {k: getattr(ProductionConfig, k) for k in dir(ProductionConfig) if k.isupper()}
+    # NullPool: the production app's connections close as soon as they are returned (no pool outlives the test)
     return create_app({**settings, "SECRET_KEY": "prod-test-secret", "SQLALCHEMY_DATABASE_URI": database_url,
+                       "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": NullPool},
                        "EVIDENCE_DIR": str(tmp_path / "evidence"), "SCHEDULER_IN_WEB": False})
 
 
@@ -181,12 +184,14 @@ def test_api_tokens_are_stored_hashed_and_revocation_is_immediate(app, world, db
     assert raw not in dumped and api_tokens.digest(raw) in dumped
     client = app.test_client()
     headers = {"Authorization": f"Bearer {raw}"}
-    assert client.get("/api/v1/cases", headers=headers).status_code == 200
+    with client.get("/api/v1/cases", headers=headers) as response:
+        assert response.status_code == 200
     api_tokens.revoke_token(officer, row.id, now=now)
     db.session.commit()
-    revoked = client.get("/api/v1/cases", headers=headers)
-    assert revoked.status_code == 401 and revoked.headers["Content-Type"].startswith("application/problem+json")
+    with client.get("/api/v1/cases", headers=headers) as revoked:
+        assert revoked.status_code == 401 and revoked.headers["Content-Type"].startswith("application/problem+json")
     assert db.session.get(ApiToken, row.id).revoked_at is not None
+    db.session.remove()
 
 
 def _evidence_count(db):
