@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
-from models import Campaign, User
+from models import Campaign, User, db
 
 from . import audit, survey
 from .txn import flush
@@ -266,7 +266,7 @@ def check(campaign: Campaign, table: list[list]) -> tuple[list[survey.FormData],
             else:
                 seen[key] = number
         if len(problems) == bad:
-            forms.append(survey.FormData(case, group.code, form_no, surveyor or None, mode, answers))
+            forms.append(survey.FormData(case, group.code, form_no, surveyor or None, mode, answers, commune))
     return forms, rows, problems
 
 
@@ -291,14 +291,21 @@ def import_file(campaign: Campaign, path_or_stream, *, actor: User | None = None
     stored = survey.existing_forms(campaign)
     touched: dict[str, dict[str, dict[str, list[str]]]] = {}
     cases = {}
-    for form in forms:
-        code = form.case.commune.code
-        outcome = survey.upsert_form(campaign, form, stored.get((form.case.commune_id, form.group, form.number)),
-                                     actor=actor, now=now)
-        setattr(report, outcome, getattr(report, outcome) + 1)
-        if outcome != "unchanged":
-            touched.setdefault(code, {}).setdefault(outcome, {}).setdefault(form.group, []).append(form.number)
-            cases[code] = form.case
+    new: list[survey.FormData] = []
+    with db.session.no_autoflush:  # one flush at the end, not one per lazy load
+        for form in forms:
+            code = form.commune_code
+            known = stored.get((form.case.commune_id, form.group, form.number))
+            if known is None:
+                new.append(form)
+                outcome = "created"
+            else:
+                outcome = survey.upsert_form(campaign, form, known, actor=actor, now=now)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome != "unchanged":
+                touched.setdefault(code, {}).setdefault(outcome, {}).setdefault(form.group, []).append(form.number)
+                cases[code] = form.case
+    survey.insert_forms(campaign, new, actor=actor, now=now)
     digest = hashlib.sha256(data).hexdigest()
     for code in sorted(touched):
         audit.record("survey.forms_recorded", actor=actor, now=now, case=cases[code], subject=report.filename,

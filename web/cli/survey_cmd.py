@@ -51,7 +51,8 @@ def status_cmd(campaign_key, as_json):
 def import_cmd(campaign_key, actor_email, as_json, file: Path):
     """Import returned forms from FILE (.csv or .xlsx, layout in docs/survey.md): all rows or none."""
     campaign = campaign_by_key(campaign_key)
-    report = survey.import_file(campaign, file, actor=_actor(actor_email), now=utcnow())
+    with txn.guarded():  # a form inserted meanwhile by someone else: a conflict, not a traceback
+        report = survey.import_file(campaign, file, actor=_actor(actor_email), now=utcnow())
     if report.ok:
         txn.commit()
     else:
