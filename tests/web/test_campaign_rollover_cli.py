@@ -129,7 +129,8 @@ def test_the_page_proposes_then_loads_the_edited_plan(app, source, db):
     assert _counts(db) == counts
     taken = client.post(action, data={"csrf_token": csrf_of(html),
                                       "plan": plan_text.replace("key: nui-thanh-2024", "key: nui-thanh-2023")})
-    assert taken.status_code == 422 and "nui-thanh-2023" in taken.get_data(as_text=True)
+    assert taken.status_code == 422
+    assert "đã có đợt đánh giá mã nui-thanh-2023 (năm 2023); hãy chọn mã khác" in taken.get_data(as_text=True)
     assert _counts(db) == counts
 
     done = client.post(action, data={"csrf_token": csrf_of(html), "plan": plan_text})

@@ -115,7 +115,8 @@ def test_who_may_see_it(app, crafted, make, db):
     html = member.get(url).get_data(as_text=True)
     assert 'data-stage="survey"' in html and "/board?" not in html
     officer = logged_in(app, make.officers["20002"])
-    assert officer.get(url).status_code == 403
+    refused = officer.get(url)
+    assert refused.status_code == 403 and "không có quyền xem trang này" in refused.get_data(as_text=True)
     assert officer.get("/dashboard").status_code == 403
     # a council member of another campaign gets neither this campaign nor its name
     stranger = logged_in(app, make.council[1])
