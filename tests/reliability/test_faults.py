@@ -272,8 +272,10 @@ def test_a_scheduler_killed_twenty_times_during_sweeps_still_delivers_each_remin
         finally:
             db.session.rollback()
 
+    clock = time.monotonic()
     forker = Forker(scheduler_env(database_url, server.port, tmp_path, "forked"), tmp_path / "forker.log",
                     warm_up=True)
+    phases = [f"fork server ready {time.monotonic() - clock:.1f} s"]
     kills = []
     try:
         for round_ in range(20):
@@ -288,6 +290,7 @@ def test_a_scheduler_killed_twenty_times_during_sweeps_still_delivers_each_remin
             os.kill(pid, signal.SIGKILL)
             assert forker.reap(pid) == -signal.SIGKILL
             kills.append(committed()[0])
+        phases.append(f"20 kills {time.monotonic() - clock:.1f} s")
         print(f"queued after each kill: {kills} of {len(load.keys)}")
         # at least half the kills struck while reminders were still to be queued, i.e. during the sweep
         assert sum(1 for n in kills if n < len(load.keys)) >= 10, kills
@@ -297,6 +300,8 @@ def test_a_scheduler_killed_twenty_times_during_sweeps_still_delivers_each_remin
                             "--sweep-batch", "10", "--jobs", "sweep,deliver", "--exit-when-drained")
         assert forker.reap(final) == 0, (tmp_path / "final.log").read_text()[-3000:]
         assert "Traceback" not in (tmp_path / "final.log").read_text()
+        phases.append(f"drained {time.monotonic() - clock:.1f} s")
+        print("; ".join(phases))
     finally:
         forker.close()
         server.stop()
