@@ -109,6 +109,9 @@ def test_the_page_proposes_then_loads_the_edited_plan(app, source, db):
     client = logged_in(app, head)
     form = client.get("/campaigns/nui-thanh-2023/next")
     assert form.status_code == 200 and 'value="nui-thanh-2024"' in form.get_data(as_text=True)
+    bad_year = client.get("/campaigns/nui-thanh-2023/next?new_key=nui-thanh-2024&year=hai-nghin")
+    assert bad_year.status_code == 422 and 'data-error="year"' in bad_year.get_data(as_text=True)
+    assert client.get("/campaigns/no-such/next").status_code == 404
     page = client.get("/campaigns/nui-thanh-2023/next?new_key=nui-thanh-2024&year=2024&title=")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
