@@ -166,7 +166,7 @@ def publish_campaign(campaign: Campaign, actor: User, *, now: dt.datetime) -> Re
     before = latest_snapshot(campaign)
     entries, missing = pending_entries(campaign, before)
     if missing:
-        names = ", ".join(f"{r.commune_code} ({r.stage})" for r in missing)
+        names = ", ".join(f"{r.commune_code} ({r.stage})" for r in sorted(missing, key=lambda r: r.commune_code))
         raise InvalidInput(f"Cannot publish: not yet approved: {names}", {"cases": [r.commune_code for r in missing]})
     if not entries:
         raise InvalidInput("Cannot publish: the campaign has no cases", {"cases": ["none"]})
