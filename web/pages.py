@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from states import STAGE_TITLES_VI, Role
-from workflow import queries
+from workflow import queries, remediation
 from workflow.clock import local_date
 from workflow.errors import Blocker
 
@@ -115,7 +115,9 @@ def case(case_id: int):
         # the date input's minimum: a revision deadline is checked against the real today, not ?as_of
         today=local_date(action_now(), found.campaign.timezone),
         transition_labels=_strings(TRANSITION_LABELS), action_labels=_strings(ACTION_LABELS),
-        field_labels=_strings(FIELD_LABELS), stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()})
+        field_labels=_strings(FIELD_LABELS), stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()},
+        # a published case, or next year's case holding items carried forward, links its remediation plan
+        has_remediation_plan=remediation.plan_of(found) is not None)
 
 
 def _strings(labels: dict) -> dict[str, str]:

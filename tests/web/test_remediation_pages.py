@@ -175,7 +175,13 @@ def test_next_years_self_assessment_shows_last_years_items(app, db, make, publis
     new_campaign = next_year(make, db, published.campaign)
     new_case = cases.get_case(new_campaign.key, "10001")
     make.advance(new_case, Stage.self_assessment)
-    html = logged_in(app, officer).get(f"/cases/{new_case.id}/self-assessment").get_data(as_text=True)
+    client = logged_in(app, officer)
+    assert 'id="remediation-link"' not in client.get(f"/cases/{new_case.id}").get_data(as_text=True)
+    remediation.carry_forward(published.campaign, new_campaign, actor=make.head, now=make_now())
+    db.session.commit()
+    # the carried items' plan is reachable from next year's case page, still in self-assessment
+    assert 'id="remediation-link"' in client.get(f"/cases/{new_case.id}").get_data(as_text=True)
+    html = client.get(f"/cases/{new_case.id}/self-assessment").get_data(as_text=True)
     block = item_block(html, "1.1.1")
     assert 'data-previous-remediation="1"' in block and "Biện pháp 1.1.1" in block and 'data-status="done"' in block
     assert "Biện pháp 1.1.2" in item_block(html, "1.1.2")
