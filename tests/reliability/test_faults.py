@@ -383,3 +383,44 @@ def test_a_full_evidence_store_refuses_clearly_and_keeps_nothing(app, db, world,
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Evidence)) == 1
     assert audit.verify().ok
+
+
+def test_an_unusable_evidence_store_refuses_clearly_on_any_database(app, db, world, tmp_path):
+    """The store's path cannot be created (a file stands where a folder must be: ENOTDIR, a real OS error
+    that root cannot override, unlike permissions): the same clear refusal, page and API, on SQLite too."""
+    import io
+
+    from tests.web.helpers import logged_in
+
+    make = world
+    case = make.case_of(make.campaign_obj, "10001")
+    _row, token = api_tokens.create_token(make.officers["10001"], "fault", now=utcnow())
+    db.session.commit()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    app.config["EVIDENCE_DIR"] = str(blocker / "evidence")
+    events_before = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    version = case.version
+
+    api = app.test_client().post(
+        f"/api/v1/cases/{case.id}/evidence", headers={"Authorization": f"Bearer {token}", "If-Match": f'"v{version}"'},
+        data={"code": "1.1.1", "file": (io.BytesIO(pdf("api")), "ke-hoach.pdf", "application/pdf")},
+        content_type="multipart/form-data")
+    assert api.status_code == 422 and api.json["type"].endswith("/storage-unavailable"), api.get_data(as_text=True)
+    assert "ke-hoach.pdf" in api.json["detail"]
+
+    browser = logged_in(app, make.officers["10001"])
+    html = browser.get(f"/cases/{case.id}/self-assessment").get_data(as_text=True)
+    posted = browser.post(f"/cases/{case.id}/self-assessment/evidence", data={
+        "csrf_token": csrf_of(html), "version": str(version_of(html)), "code": "2.1.1",
+        "files": (io.BytesIO(pdf("page")), "niem-yet.pdf", "application/pdf")},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert posted.status_code == 200
+    assert "niem-yet.pdf: không lưu được tệp (kho lưu tài liệu kiểm chứng đã đầy hoặc không ghi được)" in \
+        posted.get_data(as_text=True)
+
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Evidence)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == events_before
+    assert db.session.get(Case, case.id).version == version
+    assert blocker.read_bytes() == b"" and list(tmp_path.rglob(".upload-*")) == []
