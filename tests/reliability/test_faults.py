@@ -260,12 +260,13 @@ def test_a_scheduler_killed_twenty_times_during_sweeps_still_delivers_each_remin
     seed = int(os.environ.get("FAULT_SEED", str(random.SystemRandom().randrange(10**6))))
     print(f"\nSIGKILL test seed: {seed} (FAULT_SEED={seed} repeats it)")
     rng = random.Random(seed)
-    load = build_load(make, communes=60, officers_per_commune=1, key="kill")
+    load = build_load(make, communes=80, officers_per_commune=1, key="kill")
     db.session.close()
     server = SMTPServer()
     server.start()
 
     def committed():
+        """Reminders queued (one per committed sweep batch here), and the audit chain's length."""
         try:
             return (db.session.scalar(select(func.count()).select_from(OutboxMessage)),
                     db.session.scalar(text("SELECT seq FROM audit_head WHERE id = 1")))
@@ -279,14 +280,15 @@ def test_a_scheduler_killed_twenty_times_during_sweeps_still_delivers_each_remin
     kills = []
     try:
         for round_ in range(20):
-            start = committed()
+            target = min(committed()[0] + rng.randint(1, 2), len(load.keys))
             # a short interval also makes the first sweep start 0.2 s after the fork
             pid = forker.fork(tmp_path / f"killed-{round_}.log", "--sweep-every", "0.2", "--sweep-batch", "1",
                               "--jobs", "sweep")
-            # once this process has committed a sweep batch (or found nothing left), a random moment later
-            wait_for(lambda s=start: committed() != s or len(load.keys) == committed()[0], timeout=60, every=0.01,
-                     what=f"round {round_}: the process's first sweep batch")
-            time.sleep(rng.uniform(0, 0.15))
+            # once this process has committed one or two sweep batches (one reminder each), a random
+            # moment later: between two batches, or inside the next one
+            wait_for(lambda q=target: committed()[0] >= q, timeout=60, every=0.005,
+                     what=f"round {round_}: the process's sweep batches")
+            time.sleep(rng.uniform(0, 0.01))
             os.kill(pid, signal.SIGKILL)
             assert forker.reap(pid) == -signal.SIGKILL
             kills.append(committed()[0])
