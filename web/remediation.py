@@ -56,6 +56,15 @@ def _back(case):
     return redirect(url_for("remediation.plan", case_id=case.id), code=303)
 
 
+def _not_editable(case, plan):
+    """Another commune's officer is refused; the commune's own officer is told the plan is not open."""
+    db.session.rollback()
+    if not remediation.may_edit(current_user, plan):
+        abort(403)
+    flash(_("The plan is submitted: it can be changed again only if the secretariat returns it."), "error")
+    return _back(case)
+
+
 def _render(case, plan, *, typed=None, errors=None, status=200):
     editable = plan is not None and remediation.may_edit(current_user, plan) and plan.status in remediation.EDITABLE
     is_secretariat = current_user.has_role(*SECRETARIAT)
@@ -121,8 +130,7 @@ def save(case_id: int):
                        "%(num)d items have invalid values; nothing was saved.", len(exc.item_errors)), "error")
         return _render(case, plan, typed=typed, errors=exc.item_errors, status=422)
     except NotPermitted:
-        db.session.rollback()
-        abort(403)
+        return _not_editable(case, plan)
     except Conflict:
         db.session.rollback()
         flash(_("Someone else changed this plan. Reload the page and try again."), "error")
@@ -149,8 +157,7 @@ def submit(case_id: int):
         flash(_("The plan cannot be submitted yet; incomplete items: %(items)s", items="; ".join(lines)), "error")
         return _back(case)
     except NotPermitted:
-        db.session.rollback()
-        abort(403)
+        return _not_editable(case, plan)
     except Conflict:
         db.session.rollback()
         flash(_("Someone else changed this plan. Reload the page and try again."), "error")

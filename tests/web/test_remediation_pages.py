@@ -80,6 +80,11 @@ def test_officer_fills_in_and_submits_the_plan(app, db, make, published):
     db.session.expire_all()
     assert remediation.plan_of(published).status == "submitted"
     assert 'id="submit-plan"' not in client.get(url).get_data(as_text=True)  # read-only once submitted
+    response = client.post(f"{url}/items", data={**_form(plan, due="2099-01-01"), "csrf_token": token},
+                           follow_redirects=True)
+    assert "thư ký trả lại" in response.get_data(as_text=True)  # told why, nothing changed
+    db.session.expire_all()
+    assert all(i.due != dt.date(2099, 1, 1) for i in remediation.plan_of(published).items)
 
 
 def test_secretariat_returns_and_marks_done(app, db, make, published):
