@@ -20,7 +20,7 @@ from sqlalchemy import select
 from models import Campaign, Case, ResultSnapshot, User, db
 from states import Role, Stage
 
-from . import access, audit, events, scores
+from . import access, audit, deadlines, events, scores
 from .errors import InvalidInput, NotPermitted
 from .results import (
     CommuneResult,
@@ -149,6 +149,7 @@ def _write(campaign: Campaign, entries: list[dict], before: ResultSnapshot | Non
                               case_id=case.id if case else None, payload=text, sha256=sha256_of(text), diff=diff,
                               published_by_id=actor.id if actor else None, published_at=now)
     db.session.add(snapshot)
+    _close_publication_deadlines(campaign, now)
     audit.record("results.published", actor=actor, now=now, case=case, campaign_id=campaign.id,
                  subject=f"v{version}",
                  before={"version": before.version, "sha256": before.sha256} if before else None,
@@ -156,6 +157,13 @@ def _write(campaign: Campaign, entries: list[dict], before: ResultSnapshot | Non
                         "communes_changed": [c["commune_code"] for c in diff["changed"]] if diff else None})
     flush()
     return snapshot
+
+
+def _close_publication_deadlines(campaign: Campaign, now: dt.datetime) -> None:
+    """Publishing is what the publication stage waits for: its open deadlines are met (no more reminders)."""
+    published = select(Case).where(Case.campaign_id == campaign.id, Case.stage == Stage.publication.value)
+    for case in db.session.scalars(published):
+        deadlines.complete_open(case, Stage.publication.value, now)
 
 
 @guarded()

@@ -96,3 +96,17 @@ def test_snapshots_are_append_only(approved, make, db, now):
     db.session.delete(db.session.get(ResultSnapshot, snap.id))
     with pytest.raises(ValueError, match="append-only"):
         db.session.flush()
+
+
+def test_publishing_meets_the_publication_deadlines(approved, make, db, now):
+    from models import Deadline
+
+    campaign, a, b = approved
+    make.advance(b, Stage.publication)
+    open_rows = select(Deadline).where(Deadline.stage == "publication", Deadline.completed_at.is_(None))
+    assert {d.case_id for d in db.session.scalars(open_rows)} == {a.id, b.id}  # the stage waits for publishing
+    publication.publish_campaign(campaign, make.head, now=now)
+    db.session.commit()
+    assert db.session.scalars(open_rows).all() == []  # no overdue notice for a published case
+    met = db.session.scalars(select(Deadline).where(Deadline.stage == "publication")).all()
+    assert {d.completed_at for d in met} == {now} and all(d.next_notice_at is None for d in met)
