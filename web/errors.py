@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from flask import render_template, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from models import db
 from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted
 
 from .messages import translate
+
+RETRY_AFTER_SECONDS = "5"  # a dropped connection is replaced by the pool at the next request
 
 
 def init_app(app) -> None:
@@ -45,6 +48,15 @@ def init_app(app) -> None:
         if exc.code not in messages:
             return exc
         return render_template("error.html", code=exc.code, message=messages[exc.code]), exc.code
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc):
+        # a dropped connection or a busy database: the transaction rolled back, so nothing was changed
+        db.session.rollback()
+        app.logger.error("database unavailable", exc_info=exc)
+        page = render_template("error.html", code=503, bare=True, message=_(
+            "The database is unavailable for a moment; nothing was changed. Please try again shortly."))
+        return page, 503, {"Retry-After": RETRY_AFTER_SECONDS}
 
     @app.errorhandler(500)
     def _server_error(_exc):

@@ -162,7 +162,8 @@ def test_a_connection_dropped_mid_request_is_a_clean_error_and_the_server_recove
         holder.rollback()
         first = replies["first"]
         # the request was not carried out, and says so without a stack trace
-        assert first.status == 500 and first.headers["content-type"].startswith("application/problem+json")
+        assert first.status == 503 and first.headers["content-type"].startswith("application/problem+json")
+        assert first.headers["retry-after"] == "5"
         assert "not carried out" in first.json()["detail"] and "Traceback" not in first.body.decode()
         assert _snapshot(watcher) == before
         # the same server, the same If-Match: the pool replaced the dead connection and the submit goes through

@@ -141,6 +141,22 @@ def test_server_error_page_has_no_stack_trace(app, world):
     assert "secret internals" not in body and "Traceback" not in body and "500" in body
 
 
+def test_a_lost_database_connection_is_503_with_retry_after_not_500(app, world):
+    from sqlalchemy.exc import OperationalError
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/db-gone")
+    def db_gone():
+        raise OperationalError("UPDATE audit_head", {}, Exception("server closed the connection unexpectedly"))
+
+    response = app.test_client().get("/db-gone")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    body = response.get_data(as_text=True)
+    assert "server closed" not in body and "audit_head" not in body and "Traceback" not in body
+    assert "không có gì bị thay đổi" in body  # Vietnamese first: nothing was changed, try again
+
+
 def test_login_next_refuses_backslash_and_control_characters(app, world):
     for target in ("/\\evil.example/", "/cases\r\nSet-Cookie: x=1", "/cases\x01"):
         client = app.test_client()

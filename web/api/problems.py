@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from models import db
@@ -15,7 +16,7 @@ MEDIA_TYPE = "application/problem+json"
 HTTP_CODES = {
     400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
     409: "conflict", 412: "precondition-failed", 413: "too-large", 415: "unsupported-media-type",
-    422: "invalid-input", 428: "precondition-required", 500: "internal-error",
+    422: "invalid-input", 428: "precondition-required", 500: "internal-error", 503: "unavailable",
 }
 WORKFLOW_STATUS = {NotFound: 404, NotPermitted: 403, Conflict: 409, InvalidInput: 422, TransitionRefused: 409}
 
@@ -99,8 +100,17 @@ def handle_server_error(exc: InternalServerError):
     return problem(500, "Something went wrong on our side; the request was not carried out.")
 
 
+def handle_database_unavailable(exc: OperationalError):
+    # a dropped connection or a busy database: the transaction rolled back, so nothing was changed
+    db.session.rollback()
+    current_app.logger.error("database unavailable", exc_info=exc)
+    return problem(503, "The database is unavailable for a moment; the request was not carried out. Retry shortly.",
+                   headers={"Retry-After": "5"})
+
+
 def install(blueprint) -> None:
     """Every API blueprint answers its errors as problems (blueprint handlers outrank the page handlers)."""
     blueprint.register_error_handler(InternalServerError, handle_server_error)
+    blueprint.register_error_handler(OperationalError, handle_database_unavailable)
     blueprint.register_error_handler(HTTPException, handle_http)
     blueprint.register_error_handler(WorkflowError, handle_workflow)
