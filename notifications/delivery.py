@@ -23,13 +23,12 @@ import socket
 from dataclasses import dataclass, field
 
 from flask import current_app
-from flask_mail import Attachment, Message
 from sqlalchemy import select, update
 
 from models import Case, OutboxMessage, db
 from workflow import audit
 
-from . import mail
+from . import mail, mime
 
 MAX_ATTEMPTS = 6          # 1 try + 5 retries after 1, 2, 4, 8, 16 minutes
 BACKOFF_BASE = dt.timedelta(minutes=1)
@@ -127,18 +126,12 @@ def claim(*, now: dt.datetime, batch: int) -> list[_Claimed]:
     return [_Claimed(*row) for row in rows]
 
 
-def _message(item: _Claimed) -> Message:
-    attachments = []
-    if item.ics:
-        attachments.append(Attachment(
-            filename="han-chot.ics", content_type="text/calendar; charset=utf-8; method=PUBLISH",
-            data=item.ics.encode("utf-8"), disposition="attachment"))
-    message = Message(subject=item.subject, recipients=[item.recipient], body=item.body_text,
-                      html=item.body_html, attachments=attachments,
-                      extra_headers={"X-CCHC-Outbox-Key": item.key[:200]})
-    sender = message.sender if isinstance(message.sender, str) else (message.sender or ("", ""))[1]
-    message.msgId = message_id(item.key, sender)
-    return message
+def _compose(item: _Claimed, sender) -> bytes:
+    """The message's bytes (notifications.mime), its Message-ID derived from the outbox key."""
+    address = sender if isinstance(sender, str) else (sender or ("", ""))[1]
+    return mime.compose(sender=sender, recipient=item.recipient, subject=item.subject, text=item.body_text,
+                        html=item.body_html, ics=item.ics, message_id=message_id(item.key, address),
+                        extra_headers={"X-CCHC-Outbox-Key": item.key[:200]})
 
 
 def _is_permanent(exc: Exception) -> bool:
@@ -176,11 +169,16 @@ def send(items: list[_Claimed]) -> list[Outcome]:
         except (smtplib.SMTPException, OSError) as exc:
             outcomes.extend(Outcome(i.id, False, f"connect: {_describe(exc)}") for i in pending)
             return outcomes
+        sender = connection.mail.default_sender  # the settings as this session read them
+        envelope_from = mime.address(sender) if sender else ""
         try:
             while pending:
                 item = pending[0]
                 try:
-                    answer = connection.send(_message(item))
+                    if not sender:
+                        raise ValueError("no sender: set MAIL_DEFAULT_SENDER")
+                    answer = connection.send_bytes(envelope_from, [mime.address(item.recipient)],
+                                                   _compose(item, sender))
                 except smtplib.SMTPResponseException as exc:
                     outcomes.append(Outcome(item.id, False, _describe(exc), _is_permanent(exc)))
                     if exc.smtp_code == 421:

@@ -35,6 +35,8 @@ def escape_text(value: str) -> str:
 
 def fold(line: str) -> str:
     """Fold at 75 octets (§3.1) without splitting a UTF-8 character."""
+    if len(line) <= 18 or len(line.encode("utf-8")) <= 75:  # most lines fit: no walk (<= 4 octets a char)
+        return line
     out, current, size = [], [], 0
     for ch in line:
         n = len(ch.encode("utf-8"))

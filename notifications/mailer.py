@@ -51,6 +51,19 @@ class TimedConnection(Connection):
             return "suppressed (MAIL_SUPPRESS_SEND)"
         return getattr(self.host, "last_data_response", None) or "250"
 
+    def send_bytes(self, envelope_from: str, recipients: list[str], data: bytes) -> str:
+        """Send an already composed message (notifications.mime); the server's answer to DATA."""
+        if self.host is None:
+            return "suppressed (MAIL_SUPPRESS_SEND)"
+        self.host.sendmail(envelope_from, recipients, data)
+        answer = getattr(self.host, "last_data_response", None) or "250"
+        self.num_emails += 1
+        if self.num_emails == self.mail.max_emails:  # MAIL_MAX_EMAILS per session, as Flask-Mail does
+            self.num_emails = 0
+            self.host.quit()
+            self.host = self.configure_host()
+        return answer
+
     def close(self) -> None:
         """Close the session, quietly if the server has already gone."""
         if self.host is not None:

@@ -14,11 +14,13 @@ deadlines instead of both working on the same ones (the unique outbox keys stay 
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from models import AuditEvent, Campaign, Case, Deadline, OutboxMessage, SchedulerState, db
 
@@ -53,11 +55,51 @@ def notice_subject(kind: str, case_id: int, deadline_id: int, level: int) -> str
     return f"{kind}:case={case_id}:deadline={deadline_id}:level={level}"
 
 
-def _default_enqueue():
-    # the outbox belongs to notifications/; imported at call time so workflow stays importable alone
-    from notifications.outbox import enqueue
+class _Immediate:
+    """A caller-given ``enqueue``: each message queued (or found queued) at once."""
 
-    return enqueue
+    def __init__(self, enqueue: Callable[..., bool], report: SweepReport):
+        self.enqueue, self.report = enqueue, report
+
+    def __call__(self, key: str, message: dict) -> None:
+        if self.enqueue(key=key, **message):
+            self.report.enqueued += 1
+            self.report.keys.append(key)
+        else:
+            self.report.already_queued += 1
+
+    def flush(self) -> None:
+        pass
+
+
+class _Bulk:
+    """The outbox's own enqueue, batched: messages rendered as they come, inserted in one statement."""
+
+    def __init__(self, report: SweepReport):
+        # the outbox belongs to notifications/; imported at call time so workflow stays importable alone
+        from notifications import outbox
+
+        self.outbox, self.report, self.rows = outbox, report, []
+
+    def __call__(self, key: str, message: dict) -> None:
+        self.rows.append(self.outbox.enqueue_row(key=key, **message))
+
+    def flush(self) -> None:
+        added = self.outbox.insert_many(self.rows)
+        for row in self.rows:  # in the order decided, as one enqueue call after another would report
+            if row["key"] in added:
+                added.discard(row["key"])  # a key twice in one batch is queued once
+                self.report.enqueued += 1
+                self.report.keys.append(row["key"])
+            else:
+                self.report.already_queued += 1
+        self.rows = []
+
+
+# An empty sweep writes nothing, except this often its "last completed" time (``/healthz`` calls a
+# sweep stale after 15 minutes); remembered per database engine, in this process.
+HEARTBEAT = dt.timedelta(minutes=1)
+_last_marked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.datetime | None = None,
@@ -68,34 +110,50 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     ``ran_at`` is the wall-clock moment recorded as the last completed sweep (``now`` when not given);
     ``progress`` wraps the due deadlines for display (e.g. ``click.progressbar``). Without ``commit``
     it is one pass in the caller's transaction (the caller commits); with it, batches of ``batch``
-    deadlines are committed one by one (the scheduler's way).
+    deadlines are committed one by one (the scheduler's way). With nothing due it is one indexed
+    query and writes nothing (but the heartbeat above).
     """
-    enqueue = enqueue or _default_enqueue()
     report = SweepReport(as_of=now)
+    send = _Immediate(enqueue, report) if enqueue is not None else _Bulk(report)
     planners: dict[int, reminders.Planner] = {}  # policy and calendar: plain values, kept for the sweep
     while True:
         rows = _claim_due(now, campaign, batch if commit is not None else None)
         if not rows:
             break
+        # the batch's cases with their communes and campaigns in one query, not one per deadline
+        loaded = {c.id: c for c in db.session.scalars(
+            select(Case).options(joinedload(Case.commune), joinedload(Case.campaign))
+            .where(Case.id.in_({row.case_id for row in rows})))}
         # per campaign: its people, read once per batch (rows, so read again after a commit)
         people: dict[int, reminders.Directory] = {}
         with (progress(rows) if progress else nullcontext(rows)) as items:
             for row in items:
                 report.deadlines += 1
-                _sweep_deadline(row, now, enqueue, report, planners, people)
+                _sweep_deadline(row, loaded[row.case_id], now, send, report, planners, people)
+        send.flush()
         if commit is None:
             break
         commit()
         report.batches += 1
+    _mark_completed(report, ran_at or now, now)
+    if commit is not None:
+        commit()
+    return report
+
+
+def _mark_completed(report: SweepReport, ran_at: dt.datetime, now: dt.datetime) -> None:
+    """Record the last completed sweep; after an empty sweep only as a heartbeat."""
+    engine = db.session.get_bind()
+    last = _last_marked.get(engine)
+    if report.deadlines == 0 and last is not None and abs(ran_at - last) < HEARTBEAT:
+        return
     state = db.session.get(SchedulerState, SWEEP_JOB)
     if state is None:
         state = SchedulerState(name=SWEEP_JOB)
         db.session.add(state)
-    state.last_completed_at, state.last_as_of = ran_at or now, now
+    state.last_completed_at, state.last_as_of = ran_at, now
     db.session.flush()
-    if commit is not None:
-        commit()
-    return report
+    _last_marked[engine] = ran_at
 
 
 def _claim_due(now: dt.datetime, campaign: Campaign | None, limit: int | None) -> list[Deadline]:
@@ -112,9 +170,8 @@ def _claim_due(now: dt.datetime, campaign: Campaign | None, limit: int | None) -
     return list(db.session.scalars(stmt).all())
 
 
-def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepReport,
+def _sweep_deadline(row: Deadline, case: Case, now: dt.datetime, send, report: SweepReport,
                     planners: dict[int, reminders.Planner], directories: dict[int, reminders.Directory]) -> None:
-    case: Case = db.session.get(Case, row.case_id)
     campaign = case.campaign
     if campaign.id not in planners:
         planners[campaign.id] = reminders.Planner(campaign)
@@ -149,13 +206,9 @@ def _sweep_deadline(row: Deadline, now: dt.datetime, enqueue, report: SweepRepor
         if facts is None:
             facts = _facts(case, row, cal, now, campaign, planner.tz)
         for user in to:
-            key = message_key(m.kind, case.id, row.id, m.level, user.email)
-            if enqueue(key=key, kind=m.kind, case=case, deadline=row, level=m.level, recipient=user,
-                       scheduled_for=m.at, now=now, facts=dict(facts)):
-                report.enqueued += 1
-                report.keys.append(key)
-            else:
-                report.already_queued += 1
+            send(message_key(m.kind, case.id, row.id, m.level, user.email),
+                 {"kind": m.kind, "case": case, "deadline": row, "level": m.level, "recipient": user,
+                  "scheduled_for": m.at, "now": now, "facts": dict(facts)})
     upcoming = [m.at for m in planned if m.at > now]
     row.next_notice_at = min(upcoming) if upcoming else None
 
