@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from models import AuditEvent, AuditHead, User, db
 
@@ -46,6 +46,13 @@ def event_hash(seq, occurred_at, actor, actor_id, action, campaign_id, case_id, 
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+# built once: the statements are the same on every append
+_LOCK_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
+_LOCK_HEAD_RETURNING = _LOCK_HEAD.returning(AuditHead).execution_options(
+    synchronize_session=False, populate_existing=True)
+_READ_HEAD = select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
+
+
 def _head_for_this_transaction() -> AuditHead:
     """Lock the chain head for the rest of the transaction (row lock / SQLite write lock)."""
     session = db.session()
@@ -53,10 +60,12 @@ def _head_for_this_transaction() -> AuditHead:
     cached = session.info.get("audit_head")
     if cached is not None and cached[0] is txn:
         return cached[1]
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
-    ).scalar_one()
+    if session.get_bind().dialect.update_returning:
+        # lock and read in one round trip (PostgreSQL, SQLite >= 3.35)
+        head = session.execute(_LOCK_HEAD_RETURNING).scalar_one()
+    else:
+        session.execute(_LOCK_HEAD)
+        head = session.execute(_READ_HEAD).scalar_one()
     session.info["audit_head"] = (txn, head)
     return head
 
@@ -86,6 +95,40 @@ def record(action: str, *, actor: User | None, now: dt.datetime, case=None, camp
     return event
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event for ``record_many``: what ``record`` takes, the case given by its ids."""
+
+    action: str
+    campaign_id: int | None = None
+    case_id: int | None = None
+    subject: str | None = None
+    before: dict | None = None
+    after: dict | None = None
+
+
+def record_many(entries: list[Entry], *, actor: User | None, now: dt.datetime) -> None:
+    """Append many events in order, as ``record`` would one by one, with one bulk insert."""
+    if not entries:
+        return
+    head = _head_for_this_transaction()
+    actor_label = actor.email if actor is not None else SYSTEM
+    actor_id = actor.id if actor is not None else None
+    seq, prev, rows = head.seq, head.last_hash, []
+    for e in entries:
+        seq += 1
+        before_j = _jsonable(e.before) if e.before is not None else None
+        after_j = _jsonable(e.after) if e.after is not None else None
+        digest = event_hash(seq, now, actor_label, actor_id, e.action, e.campaign_id, e.case_id, e.subject,
+                            before_j, after_j, prev)
+        rows.append({"seq": seq, "occurred_at": now, "actor_id": actor_id, "actor": actor_label, "action": e.action,
+                     "campaign_id": e.campaign_id, "case_id": e.case_id, "subject": e.subject, "before": before_j,
+                     "after": after_j, "prev_hash": prev, "hash": digest})
+        prev = digest
+    db.session.execute(insert(AuditEvent), rows)
+    head.seq, head.last_hash = seq, prev
+
+
 @dataclass
 class VerifyResult:
     ok: bool
@@ -100,35 +143,100 @@ class VerifyResult:
         return f"audit chain BROKEN at event seq {self.first_bad_seq} (id {self.first_bad_id}): {self.problem}"
 
 
-_COLUMNS = (AuditEvent.id, AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor, AuditEvent.actor_id,
-            AuditEvent.action, AuditEvent.campaign_id, AuditEvent.case_id, AuditEvent.subject,
-            AuditEvent.before, AuditEvent.after, AuditEvent.prev_hash, AuditEvent.hash)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_STRING = json.encoder.encode_basestring  # how the canonical encoder writes a str (ensure_ascii=False)
+
+
+def _text_stamp(value) -> str:
+    """``_stamp`` of a stored timestamp read raw: SQLite's naive-UTC text, or an aware datetime."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":  # SQLAlchemy's SQLite format: 2023-11-20 08:00:00.000000
+            return f"{value[:10]}T{value[11:]}Z"
+        value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+    return _stamp(value)
+
+
+def _number(value) -> str:
+    """An id field as the canonical encoder writes it (an int, or null)."""
+    return "null" if value is None else str(value) if type(value) is int else _CANONICAL(value)
+
+
+def _verify_sql(dialect: str) -> str:
+    """The chain's raw columns in seq order: timestamps and JSON as stored, no ORM or type processing."""
+    if dialect == "postgresql":
+        stamp = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        before, after = "before::text", "after::text"
+    else:
+        stamp, before, after = "occurred_at", "before", "after"
+    return (f"SELECT id, seq, {stamp}, actor, actor_id, action, campaign_id, case_id, subject, "
+            f"{before}, {after}, prev_hash, hash FROM audit_events ORDER BY seq")
+
+
+def _raw_rows(dialect: str, batch: int) -> Iterator[tuple]:
+    """Stream the rows through the driver's own cursor (server-side on PostgreSQL), in chunks."""
+    raw = db.session.connection().connection.dbapi_connection
+    cursor = raw.cursor(name="audit_verify") if dialect == "postgresql" else raw.cursor()
+    try:
+        cursor.execute(_verify_sql(dialect))
+        while chunk := cursor.fetchmany(batch):
+            yield from chunk
+    finally:  # also when the caller stops at the first bad event
+        cursor.close()
 
 
 def verify(batch: int = 20000) -> VerifyResult:
-    """Walk the whole chain in order; report the first event that does not match."""
+    """Walk the whole chain in order; report the first event that does not match.
+
+    The hash is ``event_hash``'s, computed from the raw columns: the canonical JSON list is written
+    field by field (the same bytes ``json.dumps`` gives), each stored before/after text parsed and
+    re-encoded once per distinct text. Rows stream in chunks (a server-side cursor on PostgreSQL).
+    """
     expected_prev = GENESIS
     expected_seq = 1
     checked = 0
-    stmt = select(*_COLUMNS).order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    # close the (server-side, on PostgreSQL) cursor even when returning at the first bad event
-    with db.session.execute(stmt) as rows:
-        for row in rows:
-            (id_, seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
-             before, after, prev_hash, stored) = row
+    dialect = db.session.get_bind().dialect.name
+    stamped = dialect == "postgresql"  # PostgreSQL hands back the stamp text itself
+    canonical: dict[str | None, str] = {None: "null"}  # stored JSON text -> its canonical JSON
+    sha256, string = hashlib.sha256, _STRING
+    rows = _raw_rows(dialect, batch)
+    try:
+        for (id_, seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
+             before, after, prev_hash, stored) in rows:
             if seq != expected_seq:
                 problem = (f"expected seq {expected_seq}, found {seq}: "
                            f"{'events missing (deleted)' if seq > expected_seq else 'events reordered'}")
                 return VerifyResult(False, checked, seq, id_, problem)
             if prev_hash != expected_prev:
                 return VerifyResult(False, checked, seq, id_, "prev_hash does not match the previous event's hash")
-            digest = event_hash(seq, occurred_at, actor, actor_id, action, campaign_id, case_id, subject,
-                                before, after, prev_hash)
-            if digest != stored:
+            try:
+                json_before = canonical.get(before)
+                if json_before is None:
+                    json_before = canonical[before] = _CANONICAL(json.loads(before))
+                json_after = canonical.get(after)
+                if json_after is None:
+                    json_after = canonical[after] = _CANONICAL(json.loads(after))
+                if len(canonical) > 50_000:  # bounded: histories with few repeats must not fill memory
+                    canonical = {None: "null"}
+                if not stamped:  # SQLAlchemy's SQLite text, 2023-11-20 08:00:00.000000, is naive UTC
+                    occurred_at = (f"{occurred_at[:10]}T{occurred_at[11:]}Z"
+                                   if len(occurred_at) == 26 and occurred_at[10] == " "
+                                   else _text_stamp(occurred_at))
+                # prev_hash equals the previous stored hash: hex digits, written as they are
+                body = (f"[{seq},{string(occurred_at)},{string(actor)},{_number(actor_id)},{string(action)},"
+                        f"{_number(campaign_id)},{_number(case_id)},"
+                        f"{'null' if subject is None else string(subject)},{json_before},{json_after},"
+                        f"{string(prev_hash)}]")
+            except (TypeError, ValueError):  # unreadable JSON or timestamp: not what record() wrote
+                return VerifyResult(False, checked, seq, id_, "content does not match its hash (edited)")
+            if sha256(body.encode("utf-8")).hexdigest() != stored:
                 return VerifyResult(False, checked, seq, id_, "content does not match its hash (edited)")
             expected_prev = stored
             expected_seq += 1
             checked += 1
+    finally:
+        rows.close()
     head = db.session.get(AuditHead, 1)
     if head is None or head.seq != checked or head.last_hash != expected_prev:
         return VerifyResult(False, checked, checked + 1, None,
