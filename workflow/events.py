@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import insert
+
 from models import DomainEvent, db
 
 from .audit import _jsonable
@@ -82,6 +84,19 @@ def publish(event: Event) -> None:
                                occurred_at=event.occurred_at))
     for handler in HANDLERS.get(type(event), ()):
         handler(event)
+
+
+def publish_many(published: list[Event]) -> None:
+    """``publish`` for many events: the outbox rows in one bulk insert, then the handlers in order."""
+    if not published:
+        return
+    db.session.execute(insert(DomainEvent), [
+        {"name": type(e).__name__, "case_id": e.case_id, "occurred_at": e.occurred_at,
+         "payload": {f.name: _jsonable(getattr(e, f.name)) for f in dataclasses.fields(e)
+                     if f.name not in ("case_id", "occurred_at")}} for e in published])
+    for event in published:
+        for handler in HANDLERS.get(type(event), ()):
+            handler(event)
 
 
 # --- the workflow's own in-transaction handlers (notifications adds its own in init_app) -----------

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from models import (
     Authority,
@@ -27,9 +27,10 @@ from models import (
     Deadline,
     Score,
     User,
+    UserRole,
     db,
 )
-from states import TRANSITIONS, Role, Stage
+from states import COMMUNE_SCOPED_ROLES, TRANSITIONS, Role, Stage
 
 from . import access, audit, cases, deadlines
 from .calendar import WorkingCalendar
@@ -437,20 +438,20 @@ def _snapshot(campaign: Campaign) -> dict:
 
 def _sync_users(plan: ValidPlan, communes: dict[str, Commune], actor, now, report, campaign) -> dict[str, User]:
     users = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(list(plan.people))))}
+    entries: list[audit.Entry] = []  # appended to the chain at the end, in this order, in one insert
+    new: list[dict] = []  # users to create, inserted at the end in one statement with their roles
     for email, person in plan.people.items():
         commune = communes[person.commune] if person.commune else None
         user = users.get(email)
         if user is None:
-            user = User(email=email, name=person.name, commune=commune, created_at=now)
-            db.session.add(user)
-            for role in sorted(person.roles):
-                user.grant(role)
-            db.session.flush()
-            users[email] = user
+            if commune is None and person.roles & COMMUNE_SCOPED_ROLES:  # as User.grant refuses it
+                raise ValueError(f"{email}: a commune-scoped role needs a commune")
+            new.append({"email": email, "name": person.name, "commune_id": commune.id if commune else None,
+                        "created_at": now})
             report.created["user"] += 1
-            audit.record("user.created", actor=actor, now=now, campaign_id=campaign.id, subject=email,
-                         after={"email": email, "name": person.name, "roles": sorted(person.roles),
-                                "commune": person.commune})
+            entries.append(audit.Entry("user.created", campaign.id, subject=email,
+                                       after={"email": email, "name": person.name, "roles": sorted(person.roles),
+                                              "commune": person.commune}))
             continue
         before, after = {}, {}
         if user.name != person.name:
@@ -465,15 +466,23 @@ def _sync_users(plan: ValidPlan, communes: dict[str, Commune], actor, now, repor
             before["roles"], after["roles"] = old_roles, sorted(user.roles)
         if after:
             report.updated["user"] += 1
-            audit.record("user.updated", actor=actor, now=now, campaign_id=campaign.id, subject=email,
-                         before=before, after=after)
+            entries.append(audit.Entry("user.updated", campaign.id, subject=email, before=before, after=after))
     db.session.flush()
+    if new:
+        made = db.session.scalars(insert(User).returning(User, sort_by_parameter_order=True), new).all()
+        db.session.execute(insert(UserRole), [{"user_id": user.id, "role": role.value} for user in made
+                                              for role in sorted(plan.people[user.email].roles)])
+        for user in made:
+            db.session.expire(user, ["role_rows"])  # read with the roles just inserted when next used
+            users[user.email] = user
+    audit.record_many(entries, actor=actor, now=now)
     return users
 
 
 def _sync_communes(plan: ValidPlan, authority: Authority, actor, now, report, campaign) -> dict[str, Commune]:
     codes = [c["code"] for c in plan.communes]
     stored = {c.code: c for c in db.session.scalars(select(Commune).where(Commune.code.in_(codes)))}
+    entries: list[audit.Entry] = []  # appended to the chain at the end, in this order, in one insert
     for c in plan.communes:
         wanted = {k: c.get(k) for k in ("name", "email", "phone", "address") if k == "name" or k in c}
         commune = stored.get(c["code"])
@@ -482,8 +491,8 @@ def _sync_communes(plan: ValidPlan, authority: Authority, actor, now, report, ca
             db.session.add(commune)
             stored[c["code"]] = commune
             report.created["commune"] += 1
-            audit.record("commune.created", actor=actor, now=now, campaign_id=campaign.id, subject=c["code"],
-                         after={"code": c["code"], "authority": authority.name, **wanted})
+            entries.append(audit.Entry("commune.created", campaign.id, subject=c["code"],
+                                       after={"code": c["code"], "authority": authority.name, **wanted}))
             continue
         changed = {k: v for k, v in wanted.items() if getattr(commune, k) != v}
         if changed:
@@ -491,9 +500,10 @@ def _sync_communes(plan: ValidPlan, authority: Authority, actor, now, report, ca
             for k, v in changed.items():
                 setattr(commune, k, v)
             report.updated["commune"] += 1
-            audit.record("commune.updated", actor=actor, now=now, campaign_id=campaign.id, subject=c["code"],
-                         before=before, after=changed)
+            entries.append(audit.Entry("commune.updated", campaign.id, subject=c["code"], before=before,
+                                       after=changed))
     db.session.flush()
+    audit.record_many(entries, actor=actor, now=now)
     return stored
 
 
@@ -601,11 +611,10 @@ def load_plan(data: dict, *, actor: User | None, now: dt.datetime, source_sha256
                          after={k: desired[k] for k in sorted(changed)})
 
     have = set(db.session.scalars(select(Case.commune_id).where(Case.campaign_id == campaign.id)))
-    for c in plan.communes:
-        commune = communes[c["code"]]
-        if commune.id not in have:
-            cases.ensure_case(campaign, commune, actor=actor, now=now)
-            report.created["case"] += 1
+    missing = [communes[c["code"]] for c in plan.communes if communes[c["code"]].id not in have]
+    if missing:
+        cases.create_cases(campaign, missing, actor=actor, now=now)
+        report.created["case"] += len(missing)
 
     if not is_new and changed & {"stages", "calendar"}:
         moved = _refresh_open_deadlines(campaign, actor, now)
@@ -644,9 +653,9 @@ def start_campaign(campaign: Campaign, actor: User, *, now: dt.datetime,
     waiting = cases_in_planning(campaign)
     check_can_start(campaign, actor, waiting)
     opened = 0
-    for case in waiting:
-        cases.fire(case, "open", actor, now=now)
-        opened += 1
+    for i in range(0, len(waiting), 1000):  # in batches, so a progress bar moves
+        batch = waiting[i:i + 1000]
+        opened += cases.fire_many(batch, "open", actor, now=now)
         if progress is not None:
-            progress(1)
+            progress(len(batch))
     return opened
