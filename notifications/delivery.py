@@ -210,29 +210,32 @@ def record(outcomes: list[Outcome], *, now: dt.datetime, owner: str, report: Del
     rows = {r.id: r for r in db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.id.in_([o.id for o in outcomes])))} if outcomes else {}
     case_ids = {r.case_id for r in rows.values() if r.case_id is not None}
-    cases = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(case_ids)))} if case_ids else {}
+    campaigns = dict(db.session.execute(select(Case.id, Case.campaign_id).where(Case.id.in_(case_ids))).all()) \
+        if case_ids else {}
+    events: list[audit.Entry] = []  # appended to the chain in outcome order, in one insert
     for outcome in outcomes:
         row = rows.get(outcome.id)
         if row is None or row.status != "queued":
             continue
-        case = cases.get(row.case_id) if row.case_id is not None else None
+        case_id = row.case_id if row.case_id in campaigns else None
         facts = {"key": row.key, "recipients": [row.recipient], "kind": row.kind, "level": row.level,
                  "stage": row.stage, "deadline_id": row.deadline_id, "attempt": row.attempts, "by": owner}
         if outcome.ok:
             row.status, row.sent_at, row.smtp_response, row.last_error = "sent", now, outcome.detail, None
-            audit.record("notification.sent", actor=None, now=now, case=case, subject=row.kind,
-                         after={**facts, "smtp": outcome.detail})
+            events.append(audit.Entry("notification.sent", campaigns.get(case_id), case_id, row.kind,
+                                      after={**facts, "smtp": outcome.detail}))
             report.sent += 1
         elif outcome.permanent or row.attempts >= max_attempts:
             row.status, row.last_error = "failed", outcome.detail
-            audit.record("notification.failed", actor=None, now=now, case=case, subject=row.kind,
-                         after={**facts, "error": outcome.detail})
+            events.append(audit.Entry("notification.failed", campaigns.get(case_id), case_id, row.kind,
+                                      after={**facts, "error": outcome.detail}))
             report.failed += 1
             report.errors.append(f"{row.recipient}: {outcome.detail}")
         else:
             row.last_error = outcome.detail
             row.next_attempt_at = now + backoff(row.attempts)
             report.retrying += 1
+    audit.record_many(events, actor=None, now=now)
     db.session.commit()
 
 

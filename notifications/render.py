@@ -86,6 +86,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the code: no stat() of each file on every message
     )
     env.filters["ddmmyyyy"] = ddmmyyyy
     return env
