@@ -69,7 +69,7 @@ class _Immediate:
             self.report.already_queued += 1
 
     def flush(self) -> None:
-        pass
+        db.session.flush()
 
 
 class _Bulk:
@@ -126,7 +126,9 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
             .where(Case.id.in_({row.case_id for row in rows})))}
         # per campaign: its people, read once per batch (rows, so read again after a commit)
         people: dict[int, reminders.Directory] = {}
-        with (progress(rows) if progress else nullcontext(rows)) as items:
+        # no flush per deadline: the reads below never need this batch's own writes (each deadline's
+        # notices are decided once), so its moved deadlines and skip events go out together at flush()
+        with db.session.no_autoflush, (progress(rows) if progress else nullcontext(rows)) as items:
             for row in items:
                 report.deadlines += 1
                 _sweep_deadline(row, loaded[row.case_id], now, send, report, planners, people)
