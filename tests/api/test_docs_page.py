@@ -1,13 +1,11 @@
-"""The API documentation page (/api/v1/docs): Swagger UI from vendored files only, working under the CSP."""
+"""The API documentation page (/api/v1/docs): Swagger UI from vendored files only, working under the CSP.
+
+Its run in a real browser is tests/browser/test_api_docs_page.py (one browser fixture for the whole run)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import pytest
-
-from tests.browser.conftest import CHROMIUM, browser, live_server, new_page, page  # noqa: F401 (fixtures)
 
 ASSET = re.compile(r'(?:src|href)="([^"]+)"')
 
@@ -30,18 +28,3 @@ def test_docs_page_references_only_local_assets_and_no_inline_script(app):
     assert re.search(r"<script[^>]*>\s*[^<\s]", html) is None
     vendored = Path(app.static_folder) / "vendor" / "swagger-ui"
     assert (vendored / "LICENSE").is_file() and "Apache License" in (vendored / "LICENSE").read_text()
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's chromium is not installed at {CHROMIUM}")
-def test_docs_page_renders_every_resource_in_a_browser_without_csp_violations(page, live_server):  # noqa: F811
-    problems, remote = [], []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("request", lambda req: remote.append(req.url) if not req.url.startswith(live_server.url) else None)
-    page.goto("/api/v1/docs")
-    page.wait_for_selector(".opblock-tag", timeout=15_000)
-    tags = page.locator(".opblock-tag").all_inner_texts()
-    assert any("communes" in t.lower() for t in tags) and any("cases" in t.lower() for t in tags)
-    assert page.locator(".info .title").inner_text().startswith("CCHC Workflow API")
-    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
-    assert remote == []  # nothing from another site (no CDN, no public validator)
