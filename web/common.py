@@ -40,9 +40,9 @@ def case_or_404(case_id: int) -> Case:
     return found
 
 
-def expected_version() -> int | None:
-    """The case version the form was rendered from (hidden field ``version``), for conflict checks."""
-    raw = request.form.get("version", "").strip()
+def expected_version(field: str = "version") -> int | None:
+    """The version the form was rendered from (hidden ``field``: the case's by default), for conflict checks."""
+    raw = request.form.get(field, "").strip()
     if not raw:
         return None
     if not raw.isdigit():

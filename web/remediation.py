@@ -18,7 +18,7 @@ from workflow.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from workflow.remediation import ItemRow, ItemsRefused, PlanIncomplete
 from workflow.txn import commit
 
-from .common import action_now, case_or_404, roles_required
+from .common import action_now, case_or_404, expected_version, roles_required
 
 bp = Blueprint("remediation", __name__, url_prefix="/cases")
 
@@ -44,12 +44,7 @@ def _plan_or_404(case) -> RemediationPlan:
 
 
 def _plan_version() -> int | None:
-    raw = request.form.get("plan_version", "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        abort(400)
-    return int(raw)
+    return expected_version("plan_version")
 
 
 def _back(case):
