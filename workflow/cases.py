@@ -126,7 +126,8 @@ def fire_many(waiting: list[Case], transition: str, actor: User | None, *, now: 
     The same checks and effects as ``fire`` on each case (role and scope, chart, guards, pending
     sign-off; deadlines, one audit event per case in the chain, one outbox event each), with the
     reads and writes made once for all: starting a national campaign opens thousands of cases.
-    Falls back to ``fire`` per case when the plan puts the transition under council sign-off.
+    Falls back to ``fire`` per case when the plan puts the transition under council sign-off (which
+    opens sign-offs instead). Returns how many cases moved.
     """
     spec = TRANSITIONS.get(transition)
     if spec is None:
@@ -137,9 +138,7 @@ def fire_many(waiting: list[Case], transition: str, actor: User | None, *, now: 
         raise InvalidInput(f"'{transition}' needs a reason or a revision deadline: fire it case by case")
     campaign = waiting[0].campaign
     if campaign.needs_sign_off(transition) or any(c.campaign_id != campaign.id for c in waiting):
-        for case in waiting:
-            fire(case, transition, actor, now=now)
-        return len(waiting)
+        return sum(fire(case, transition, actor, now=now).fired for case in waiting)
     pending = _with_pending_sign_off([c.id for c in waiting])
     for case in waiting:
         access.require_fire(actor, case, spec)

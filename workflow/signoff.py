@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from models import Case, CouncilSeat, CriteriaItem, Evidence, Score, Signature, SignOff, User, db
 from states import TRANSITIONS, IllegalTransition, next_stage
@@ -19,9 +19,12 @@ from .guards import GUARDS
 from .stage_change import apply_transition
 from .txn import check_version, flush, guarded, touch
 
+# built once: fire, readiness and the sweep ask this for every case
+_PENDING = select(SignOff).where(SignOff.case_id == bindparam("case_id"), SignOff.status == "pending")
+
 
 def pending_for(case: Case) -> SignOff | None:
-    return db.session.scalar(select(SignOff).where(SignOff.case_id == case.id, SignOff.status == "pending"))
+    return db.session.scalar(_PENDING, {"case_id": case.id})
 
 
 def quorum_needed(quorum: str | int, members: int) -> int:
