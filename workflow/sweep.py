@@ -124,8 +124,13 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
         loaded = {c.id: c for c in db.session.scalars(
             select(Case).options(joinedload(Case.commune), joinedload(Case.campaign))
             .where(Case.id.in_({row.case_id for row in rows})))}
-        # per campaign: its people, read once per batch (rows, so read again after a commit)
-        people: dict[int, reminders.Directory] = {}
+        # per campaign: its people, read once per batch (rows, so read again after a commit), and of
+        # the communes only those of this batch's cases (not every commune's users again per batch)
+        communes: dict[int, set[int]] = {}
+        for c in loaded.values():
+            communes.setdefault(c.campaign_id, set()).add(c.commune_id)
+        people = {campaign_id: reminders.Directory(c.campaign, commune_ids=_only(communes[campaign_id]))
+                  for campaign_id, c in {c.campaign_id: c for c in loaded.values()}.items()}
         # no flush per deadline: the reads below never need this batch's own writes (each deadline's
         # notices are decided once), so its moved deadlines and skip events go out together at flush()
         with db.session.no_autoflush, (progress(rows) if progress else nullcontext(rows)) as items:
@@ -141,6 +146,11 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     if commit is not None:
         commit()
     return report
+
+
+def _only(commune_ids: set[int]) -> tuple[int, ...] | None:
+    """The batch's communes for the directory; None (the whole campaign) past what an IN list should carry."""
+    return tuple(sorted(commune_ids)) if len(commune_ids) <= 5000 else None
 
 
 def _mark_completed(report: SweepReport, ran_at: dt.datetime, now: dt.datetime) -> None:
@@ -177,8 +187,6 @@ def _sweep_deadline(row: Deadline, case: Case, now: dt.datetime, send, report: S
     campaign = case.campaign
     if campaign.id not in planners:
         planners[campaign.id] = reminders.Planner(campaign)
-    if campaign.id not in directories:
-        directories[campaign.id] = reminders.Directory(campaign)
     planner, people = planners[campaign.id], directories[campaign.id]
     policy, cal = planner.policy, planner.cal
     planned = planner.moments(row.due)
