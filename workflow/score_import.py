@@ -37,7 +37,9 @@ _STAGES = {
 
 @dataclass(frozen=True)
 class RowProblem:
-    """One bad cell: the file's row number (the header is row 1), the column and why."""
+    """One refused cell: the file's row (the header is row 1; 0 for the file itself), the column, why.
+
+    Shared by the score and survey imports."""
 
     row: int
     column: str
@@ -45,6 +47,9 @@ class RowProblem:
 
     def __str__(self) -> str:
         return f"row {self.row}, {self.column}: {self.reason}" if self.row else f"{self.column}: {self.reason}"
+
+    def as_json(self) -> dict:
+        return {"row": self.row, "column": self.column, "reason": self.reason}
 
 
 class ImportRefused(InvalidInput):

@@ -20,6 +20,7 @@ from pathlib import Path, PurePath
 from models import Campaign, User, db
 
 from . import audit, survey
+from .score_import import RowProblem
 from .txn import flush
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -35,21 +36,6 @@ ALIASES = {
     "mode": ("mode", "hình thức", "hinh thuc"),
 }
 _HEADER = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """One refused cell: the file's row (the header is row 1; 0 for the file itself), the column, why."""
-
-    row: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}, {self.column}: {self.reason}" if self.row else f"{self.column}: {self.reason}"
-
-    def as_json(self) -> dict:
-        return {"row": self.row, "column": self.column, "reason": self.reason}
 
 
 @dataclass
