@@ -12,8 +12,8 @@ from workflow.clock import utcnow
 from workflow.txn import commit
 
 from .auth import caller
-from .problems import MEDIA_TYPE
-from .schemas import PageArgsSchema, ProblemSchema
+from .common import problem_doc
+from .schemas import PageArgsSchema
 
 blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit",
                 description="Audit events with their chain fields, and the integrity check")
@@ -22,7 +22,7 @@ READERS = (Role.auditor, Role.admin, Role.secretariat_head)  # as web/auditor.py
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+    return problem_doc(blp, status, description)
 
 
 class EventArgsSchema(PageArgsSchema):

@@ -13,16 +13,15 @@ from workflow.errors import PlanInvalid
 
 from . import uploads
 from .auth import caller
-from .common import paginate
-from .problems import MEDIA_TYPE
-from .schemas import CampaignPageSchema, CampaignSchema, PageArgsSchema, PlanLoadSchema, ProblemSchema
+from .common import paginate, problem_doc
+from .schemas import CampaignPageSchema, CampaignSchema, PageArgsSchema, PlanLoadSchema
 
 blp = Blueprint("api_campaigns", __name__, url_prefix="/api/v1/campaigns",
                 description="Assessment campaigns (one per year and authority); loading a plan file")
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+    return problem_doc(blp, status, description)
 
 
 @blp.route("")

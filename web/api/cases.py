@@ -13,14 +13,20 @@ from workflow.clock import utcnow
 from workflow.txn import commit
 
 from .auth import caller
-from .common import case_or_404, etag_of, required_version, visible_campaign_or_404
-from .problems import MEDIA_TYPE
+from .common import (
+    IF_MATCH,
+    case_or_404,
+    etag_headers,
+    etag_of,
+    problem_doc,
+    required_version,
+    visible_campaign_or_404,
+)
 from .schemas import (
     CaseListArgsSchema,
     CasePageSchema,
     CaseSchema,
     FireResultSchema,
-    ProblemSchema,
     ReadinessSchema,
     TransitionArgsSchema,
 )
@@ -30,12 +36,7 @@ blp = Blueprint("api_cases", __name__, url_prefix="/api/v1/cases",
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
-
-
-def _etag_headers() -> dict:
-    return {"ETag": {"description": 'the case version, e.g. "v3"; send it back in If-Match to change the case',
-                     "schema": {"type": "string"}}}
+    return problem_doc(blp, status, description)
 
 
 @blp.route("")
@@ -111,7 +112,7 @@ class CaseView:
 
 
 @blp.route("/<int:case_id>")
-@blp.response(200, CaseSchema, headers=_etag_headers())
+@blp.response(200, CaseSchema, headers=etag_headers())
 @_problem(404, "No such case, or not one the caller may see")
 def get_case(case_id: int):
     """One case; its ETag is its version."""
@@ -135,14 +136,10 @@ def readiness(case_id: int):
     return {"case_id": case.id, "stage": case.stage, "version": case.version, "transitions": transitions}
 
 
-IF_MATCH = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-            "description": 'the ETag of the case as last read, e.g. "v3" (missing: 428, stale: 412)'}
-
-
 @blp.route("/<int:case_id>/transitions/<name>", methods=["POST"])
 @blp.doc(parameters=[IF_MATCH])
 @blp.arguments(TransitionArgsSchema, as_kwargs=False)
-@blp.response(200, FireResultSchema, headers=_etag_headers())
+@blp.response(200, FireResultSchema, headers=etag_headers())
 @_problem(403, "The caller's role may not fire this transition on this case")
 @_problem(404, "No such case or transition, or not a case the caller may see")
 @_problem(409, "Refused: the problem lists every blocker")

@@ -9,6 +9,23 @@ from models import Campaign, Case
 from workflow import queries
 
 from .auth import caller
+from .problems import MEDIA_TYPE
+from .schemas import ProblemSchema
+
+# If-Match as the OpenAPI document states it on every operation that changes a case
+IF_MATCH = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+            "description": 'the ETag of the case as last read, e.g. "v3" (missing: 428, stale: 412)'}
+
+
+def problem_doc(blp, status: int, description: str):
+    """Document a problem+json answer of ``status`` on an operation of ``blp``."""
+    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+
+
+def etag_headers() -> dict:
+    """The ETag response header, as documented on every answer that carries a case version."""
+    return {"ETag": {"description": 'the case version, e.g. "v3"; send it back in If-Match to change the case',
+                     "schema": {"type": "string"}}}
 
 
 def paginate(rows: list, args: dict) -> dict:

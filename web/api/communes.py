@@ -7,16 +7,15 @@ from flask_smorest import Blueprint, abort
 from workflow import communes
 
 from .auth import caller
-from .common import visible_campaign_or_404
-from .problems import MEDIA_TYPE
-from .schemas import CommuneListArgsSchema, CommunePageSchema, CommuneSchema, ProblemSchema
+from .common import problem_doc, visible_campaign_or_404
+from .schemas import CommuneListArgsSchema, CommunePageSchema, CommuneSchema
 
 blp = Blueprint("api_communes", __name__, url_prefix="/api/v1/communes",
                 description="Communes (UBND xã / thị trấn): one case per campaign each")
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+    return problem_doc(blp, status, description)
 
 
 def _item(commune, cases) -> dict:

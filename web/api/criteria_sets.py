@@ -12,15 +12,15 @@ from workflow.errors import PlanInvalid
 
 from . import uploads
 from .auth import caller
-from .problems import MEDIA_TYPE
-from .schemas import CriteriaLoadSchema, ProblemSchema
+from .common import problem_doc
+from .schemas import CriteriaLoadSchema
 
 blp = Blueprint("api_criteria_sets", __name__, url_prefix="/api/v1/criteria-sets",
                 description="Criteria sets: loading one (a changed file adds a version)")
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+    return problem_doc(blp, status, description)
 
 
 CRITERIA_BODY = {"required": True, "description": "a criteria set (see examples/criteria-quang-dien-xa-2019.json), "

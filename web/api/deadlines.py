@@ -10,16 +10,15 @@ from workflow import access, deadlines, queries, reminders
 from workflow.clock import utcnow
 
 from .auth import caller
-from .common import case_or_404, paginate
-from .problems import MEDIA_TYPE
-from .schemas import PageArgsSchema, ProblemSchema
+from .common import case_or_404, paginate, problem_doc
+from .schemas import PageArgsSchema
 
 blp = Blueprint("api_deadlines", __name__, url_prefix="/api/v1",
                 description="Deadlines of a case and a campaign's reminder schedule")
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+    return problem_doc(blp, status, description)
 
 
 class CaseDeadlineSchema(ma.Schema):

@@ -15,9 +15,7 @@ from workflow.clock import utcnow
 from workflow.txn import commit
 
 from .auth import caller
-from .common import case_or_404, etag_of, required_version
-from .problems import MEDIA_TYPE
-from .schemas import ProblemSchema
+from .common import IF_MATCH, case_or_404, etag_headers, etag_of, problem_doc, required_version
 
 blp = Blueprint("api_evidence", __name__, url_prefix="/api/v1/cases",
                 description="Evidence files of a case: upload, list, download")
@@ -52,16 +50,7 @@ class EvidenceUploadSchema(ma.Schema):
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
-
-
-def _etag_headers() -> dict:
-    return {"ETag": {"description": 'the case version, e.g. "v3"; send it back in If-Match to change the case',
-                     "schema": {"type": "string"}}}
-
-
-IF_MATCH = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-            "description": 'the ETag of the case as last read, e.g. "v3" (missing: 428, stale: 412)'}
+    return problem_doc(blp, status, description)
 
 
 def _view(row: Evidence) -> dict:
@@ -83,7 +72,7 @@ def list_evidence(case_id: int):
 @blp.route("/<int(signed=True):case_id>/evidence", methods=["POST"])
 @blp.doc(parameters=[IF_MATCH],
          requestBody={"required": True, "content": {"multipart/form-data": {"schema": EvidenceUploadSchema}}})
-@blp.response(201, EvidenceSchema, headers={**_etag_headers(), "Location": {
+@blp.response(201, EvidenceSchema, headers={**etag_headers(), "Location": {
     "description": "the file's download path", "schema": {"type": "string"}}})
 @_problem(403, "Only the commune's own officer, in self-assessment, may add evidence")
 @_problem(404, "No such case or sub-criterion, or not a case the caller may see")

@@ -14,9 +14,7 @@ from workflow.scoring import case_totals
 from workflow.txn import commit
 
 from .auth import caller
-from .common import case_or_404, etag_of, required_version
-from .problems import MEDIA_TYPE
-from .schemas import ProblemSchema
+from .common import IF_MATCH, case_or_404, etag_headers, etag_of, problem_doc, required_version
 
 blp = Blueprint("api_scores", __name__, url_prefix="/api/v1/cases",
                 description="Scores of a case: read; write in the stage that owns them")
@@ -91,16 +89,7 @@ APPRAISAL_FIELDS = {"appraised_score": "score", "appraiser_note": "note"}
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
-
-
-def _etag_headers() -> dict:
-    return {"ETag": {"description": 'the case version, e.g. "v3"; send it back in If-Match to change the case',
-                     "schema": {"type": "string"}}}
-
-
-IF_MATCH = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-            "description": 'the ETag of the case as last read, e.g. "v3" (missing: 428, stale: 412)'}
+    return problem_doc(blp, status, description)
 
 
 def _text(value):
@@ -127,7 +116,7 @@ def _leaf_or_404(case, code: str) -> CriteriaItem:
 
 
 @blp.route("/<int(signed=True):case_id>/scores")
-@blp.response(200, CaseScoresSchema, headers=_etag_headers())
+@blp.response(200, CaseScoresSchema, headers=etag_headers())
 @_problem(404, "No such case, or not one the caller may see")
 def list_scores(case_id: int):
     """Every sub-criterion of the case with its scores, and the totals (as the pages compute them)."""
@@ -144,7 +133,7 @@ def list_scores(case_id: int):
 @blp.route("/<int(signed=True):case_id>/scores/<code>", methods=["PATCH"])
 @blp.doc(parameters=[IF_MATCH])
 @blp.arguments(ScorePatchSchema, as_kwargs=False)
-@blp.response(200, ScoreItemSchema, headers=_etag_headers())
+@blp.response(200, ScoreItemSchema, headers=etag_headers())
 @_problem(403, "The caller's role, or the case's stage, does not own these fields")
 @_problem(404, "No such case or sub-criterion, or not a case the caller may see")
 @_problem(412, "If-Match names an old version of the case")

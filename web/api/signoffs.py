@@ -14,16 +14,15 @@ from workflow.txn import commit
 
 from .auth import caller
 from .cases import IF_MATCH
-from .common import etag_of, paginate, required_version
-from .problems import MEDIA_TYPE
-from .schemas import PageArgsSchema, ProblemSchema
+from .common import etag_of, paginate, problem_doc, required_version
+from .schemas import PageArgsSchema
 
 blp = Blueprint("api_signoffs", __name__, url_prefix="/api/v1/sign-offs",
                 description="Council sign-offs: pending for the caller, approve, reject")
 
 
 def _problem(status: int, description: str):
-    return blp.alt_response(status, schema=ProblemSchema, description=description, content_type=MEDIA_TYPE)
+    return problem_doc(blp, status, description)
 
 
 class SignOffSchema(ma.Schema):
