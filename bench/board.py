@@ -31,8 +31,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from common import empty_postgres  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from config import ROOT, TestingConfig  # noqa: E402
 
@@ -54,14 +55,6 @@ def make_app(url: str, tmp: Path):
         **{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
         "SQLALCHEMY_DATABASE_URI": url, "EVIDENCE_DIR": str(tmp / "evidence"), "WTF_CSRF_ENABLED": False,
     })
-
-
-def empty_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def build(app, n_cases: int, seed: int = 7) -> dict:
