@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from models import AuditEvent, AuditHead, User, db
 
@@ -46,33 +46,56 @@ def event_hash(seq, occurred_at, actor, actor_id, action, campaign_id, case_id, 
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-# built once: the statements are the same on every append
-_LOCK_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
-_LOCK_HEAD_RETURNING = _LOCK_HEAD.returning(AuditHead).execution_options(
-    synchronize_session=False, populate_existing=True)
-_READ_HEAD = select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
+# built once: the statements are the same on every append (Core, on the session's connection)
+_HEAD = AuditHead.__table__
+_EVENTS = AuditEvent.__table__
+_LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
+_LOCK_HEAD_RETURNING = _LOCK_HEAD.returning(_HEAD.c.seq, _HEAD.c.last_hash)
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
+_WRITE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"),
+                                                          last_hash=bindparam("new_hash"))
+_INSERT_EVENT = insert(_EVENTS)
 
 
-def _head_for_this_transaction() -> AuditHead:
+class _Head:
+    """The chain head as this transaction holds it (locked): the last seq and hash appended."""
+
+    __slots__ = ("seq", "last_hash")
+
+    def __init__(self, seq: int, last_hash: str):
+        self.seq, self.last_hash = seq, last_hash
+
+
+def _head_for_this_transaction() -> _Head:
     """Lock the chain head for the rest of the transaction (row lock / SQLite write lock)."""
     session = db.session()
     txn = session.get_transaction()
     cached = session.info.get("audit_head")
     if cached is not None and cached[0] is txn:
         return cached[1]
-    if session.get_bind().dialect.update_returning:
+    conn = session.connection()
+    if conn.dialect.update_returning:
         # lock and read in one round trip (PostgreSQL, SQLite >= 3.35)
-        head = session.execute(_LOCK_HEAD_RETURNING).scalar_one()
+        seq, last_hash = conn.execute(_LOCK_HEAD_RETURNING).one()
     else:
-        session.execute(_LOCK_HEAD)
-        head = session.execute(_READ_HEAD).scalar_one()
+        conn.execute(_LOCK_HEAD)
+        seq, last_hash = conn.execute(_READ_HEAD).one()
+    head = _Head(seq, last_hash)
     session.info["audit_head"] = (txn, head)
     return head
 
 
+def _append(rows: list[dict], head: _Head, seq: int, last_hash: str) -> None:
+    """Insert the events and move the head on, in the caller's transaction."""
+    conn = db.session.connection()
+    conn.execute(_INSERT_EVENT, rows)
+    conn.execute(_WRITE_HEAD, {"new_seq": seq, "new_hash": last_hash})
+    head.seq, head.last_hash = seq, last_hash
+
+
 def record(action: str, *, actor: User | None, now: dt.datetime, case=None, campaign_id: int | None = None,
            subject: str | None = None, before: dict | None = None, after: dict | None = None) -> AuditEvent:
-    """Append one event to the chain in the current transaction."""
+    """Append one event to the chain in the current transaction; returns it (not attached to the session)."""
     head = _head_for_this_transaction()
     if case is not None:
         campaign_id = case.campaign_id
@@ -84,15 +107,11 @@ def record(action: str, *, actor: User | None, now: dt.datetime, case=None, camp
     seq = head.seq + 1
     digest = event_hash(seq, now, actor_label, actor_id, action, campaign_id, case_id, subject,
                         before_j, after_j, head.last_hash)
-    event = AuditEvent(
-        seq=seq, occurred_at=now, actor_id=actor_id, actor=actor_label, action=action,
-        campaign_id=campaign_id, case_id=case_id, subject=subject, before=before_j, after=after_j,
-        prev_hash=head.last_hash, hash=digest,
-    )
-    head.seq = seq
-    head.last_hash = digest
-    db.session.add(event)
-    return event
+    row = {"seq": seq, "occurred_at": now, "actor_id": actor_id, "actor": actor_label, "action": action,
+           "campaign_id": campaign_id, "case_id": case_id, "subject": subject, "before": before_j,
+           "after": after_j, "prev_hash": head.last_hash, "hash": digest}
+    _append([row], head, seq, digest)
+    return AuditEvent(**row)
 
 
 @dataclass(frozen=True)
@@ -125,8 +144,7 @@ def record_many(entries: list[Entry], *, actor: User | None, now: dt.datetime) -
                      "campaign_id": e.campaign_id, "case_id": e.case_id, "subject": e.subject, "before": before_j,
                      "after": after_j, "prev_hash": prev, "hash": digest})
         prev = digest
-    db.session.execute(insert(AuditEvent), rows)
-    head.seq, head.last_hash = seq, prev
+    _append(rows, head, seq, prev)
 
 
 @dataclass
@@ -237,7 +255,7 @@ def verify(batch: int = 20000) -> VerifyResult:
             checked += 1
     finally:
         rows.close()
-    head = db.session.get(AuditHead, 1)
+    head = db.session.get(AuditHead, 1, populate_existing=True)  # the row, not a copy read earlier
     if head is None or head.seq != checked or head.last_hash != expected_prev:
         return VerifyResult(False, checked, checked + 1, None,
                             "the chain head records more events than the table holds (tail deleted)")

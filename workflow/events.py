@@ -76,12 +76,18 @@ def subscribe(event_type: type[Event], handler: Handler) -> None:
         handlers.append(handler)
 
 
+_INSERT = insert(DomainEvent.__table__)
+
+
+def _row(event: Event) -> dict:
+    return {"name": type(event).__name__, "case_id": event.case_id, "occurred_at": event.occurred_at,
+            "payload": {f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)
+                        if f.name not in ("case_id", "occurred_at")}}
+
+
 def publish(event: Event) -> None:
     """Write the event to the outbox table and run its in-transaction handlers."""
-    payload = {f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)
-               if f.name not in ("case_id", "occurred_at")}
-    db.session.add(DomainEvent(name=type(event).__name__, case_id=event.case_id, payload=payload,
-                               occurred_at=event.occurred_at))
+    db.session.connection().execute(_INSERT, _row(event))
     for handler in HANDLERS.get(type(event), ()):
         handler(event)
 
@@ -90,10 +96,7 @@ def publish_many(published: list[Event]) -> None:
     """``publish`` for many events: the outbox rows in one bulk insert, then the handlers in order."""
     if not published:
         return
-    db.session.execute(insert(DomainEvent), [
-        {"name": type(e).__name__, "case_id": e.case_id, "occurred_at": e.occurred_at,
-         "payload": {f.name: _jsonable(getattr(e, f.name)) for f in dataclasses.fields(e)
-                     if f.name not in ("case_id", "occurred_at")}} for e in published])
+    db.session.connection().execute(_INSERT, [_row(e) for e in published])
     for event in published:
         for handler in HANDLERS.get(type(event), ()):
             handler(event)
