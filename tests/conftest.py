@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from config import ROOT, TestingConfig
 from web import create_app
 
-PG_URL = os.environ.get("TEST_DATABASE_URL")
+BASE_PG_URL = os.environ.get("TEST_DATABASE_URL")
+# Under pytest-xdist (scripts/test runs two workers) each worker has its own database, named
+# "<TEST_DATABASE_URL's database>_<worker>" (e.g. test_gw0), created by the first run that needs it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+PG_URL = (make_url(BASE_PG_URL).set(database=f"{make_url(BASE_PG_URL).database}_{WORKER}")
+          .render_as_string(hide_password=False) if BASE_PG_URL and WORKER else BASE_PG_URL)
 
 # A fixed "now" for tests that do not care about the clock: 1 Nov 2023, 09:00 in Hà Nội.
 NOW = dt.datetime(2023, 11, 1, 2, 0, tzinfo=dt.UTC)
@@ -28,10 +33,20 @@ def _make_app(url: str, tmp: Path):
     })
 
 
+def _create_database(server_url: str, name: str) -> None:
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory):
     """Run the Alembic migrations once: into a template SQLite file, or into the PostgreSQL test db."""
     if PG_URL:
+        if PG_URL != BASE_PG_URL:
+            _create_database(BASE_PG_URL, make_url(PG_URL).database)
         engine = create_engine(PG_URL)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -43,7 +58,14 @@ def migrated_database(tmp_path_factory):
             from models import db
 
             db.engine.dispose()
-        return PG_URL
+        yield PG_URL
+        if _reset_engine is not None:
+            _reset_engine.dispose()
+    else:
+        yield _sqlite_template(tmp_path_factory)
+
+
+def _sqlite_template(tmp_path_factory) -> Path:
     template = tmp_path_factory.mktemp("template") / "template.sqlite3"
     app = _make_app(f"sqlite:///{template}", template.parent)
     with app.app_context():
@@ -54,16 +76,28 @@ def migrated_database(tmp_path_factory):
     return template
 
 
+_reset_engine = None
+
+
 def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
+    """Empty every table of the app and restart its sequences, as a fresh migration leaves them.
+
+    DELETE on the tests' small tables, not TRUNCATE: TRUNCATE gives each of ~34 tables (and its indexes) new
+    files, ~0.15-1.4 s a test on a busy machine against ~10 ms here. One round trip, on one kept connection.
+    """
+    global _reset_engine
+    if _reset_engine is None:
+        _reset_engine = create_engine(url, pool_size=1, pool_pre_ping=True)
+    with _reset_engine.begin() as conn:
         tables = [r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"))]
-        conn.execute(text("SET session_replication_role = replica"))  # past the append-only triggers
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        conn.execute(text("SET session_replication_role = DEFAULT"))
-        conn.execute(text("INSERT INTO audit_head (id, seq, last_hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
-    engine.dispose()
+        sequences = [r[0] for r in conn.execute(text(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname='public'"))]
+        conn.exec_driver_sql(
+            "SET LOCAL session_replication_role = replica;"  # past the append-only triggers and foreign keys
+            + "".join(f'DELETE FROM "{table}";' for table in tables)
+            + ("SELECT " + ", ".join(f"setval('\"{seq}\"', 1, false)" for seq in sequences) + ";" if sequences else "")
+            + f"INSERT INTO audit_head (id, seq, last_hash) VALUES (1, 0, '{'0' * 64}')")
 
 
 @pytest.fixture
