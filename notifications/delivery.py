@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from models import Case, OutboxMessage, db
 from workflow import audit
@@ -158,8 +158,12 @@ def _describe(exc: Exception) -> str:
 
 
 def send(items: list[_Claimed]) -> list[Outcome]:
-    """Step 2: send over one SMTP session; reconnect once if the server drops us mid-batch."""
-    outcomes: list[Outcome] = []
+    """Step 2: send over one SMTP session; reconnect once if the server drops us mid-batch.
+
+    The outcomes come in the items' order. A message that cannot be composed fails for good; the rest go
+    through ``TimedConnection.send_all`` (pipelined when the server offers it), one answer each.
+    """
+    outcomes: dict[int, Outcome] = {}
     pending = list(items)
     reconnects = 1
     while pending:
@@ -167,52 +171,71 @@ def send(items: list[_Claimed]) -> list[Outcome]:
             connection = mail.connect()
             connection.__enter__()
         except (smtplib.SMTPException, OSError) as exc:
-            outcomes.extend(Outcome(i.id, False, f"connect: {_describe(exc)}") for i in pending)
-            return outcomes
-        sender = connection.mail.default_sender  # the settings as this session read them
-        envelope_from = mime.address(sender) if sender else ""
+            outcomes.update((i.id, Outcome(i.id, False, f"connect: {_describe(exc)}")) for i in pending)
+            break
         try:
-            while pending:
-                item = pending[0]
+            sender = connection.mail.default_sender  # the settings as this session read them
+            envelope_from = mime.address(sender) if sender else ""
+            ready: list[tuple[_Claimed, list[str], bytes]] = []
+            for item in pending:
                 try:
                     if not sender:
                         raise ValueError("no sender: set MAIL_DEFAULT_SENDER")
-                    answer = connection.send_bytes(envelope_from, [mime.address(item.recipient)],
-                                                   _compose(item, sender))
-                except smtplib.SMTPResponseException as exc:
-                    outcomes.append(Outcome(item.id, False, _describe(exc), _is_permanent(exc)))
-                    if exc.smtp_code == 421:
-                        pending.pop(0)
-                        # 421: the server closes the session; the rest wait for the next run
-                        outcomes.extend(Outcome(i.id, False, _describe(exc)) for i in pending)
-                        return outcomes
-                except smtplib.SMTPRecipientsRefused as exc:
-                    outcomes.append(Outcome(item.id, False, _describe(exc), _is_permanent(exc)))
-                except OSError as exc:  # the session broke (SMTPServerDisconnected, socket errors)
-                    if reconnects > 0:
-                        reconnects -= 1
-                        break  # open a new session and try this message again
-                    outcomes.append(Outcome(item.id, False, _describe(exc)))
+                    ready.append((item, [mime.address(item.recipient)], _compose(item, sender)))
                 except Exception as exc:  # noqa: BLE001 - a message we cannot compose will not improve
-                    outcomes.append(Outcome(item.id, False, _describe(exc), permanent=True))
-                else:
-                    outcomes.append(Outcome(item.id, True, answer))
-                pending.pop(0)
+                    outcomes[item.id] = Outcome(item.id, False, _describe(exc), permanent=True)
+            answered = 0
+            try:
+                for result in connection.send_all(envelope_from, ((rcpts, data) for _, rcpts, data in ready)):
+                    item = ready[answered][0]
+                    answered += 1
+                    if isinstance(result, str):
+                        outcomes[item.id] = Outcome(item.id, True, result)
+                    elif isinstance(result, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+                        outcomes[item.id] = Outcome(item.id, False, _describe(result), _is_permanent(result))
+                    else:  # refused before it was sent (an address smtplib would not put in a command)
+                        outcomes[item.id] = Outcome(item.id, False, _describe(result), permanent=True)
+            except (smtplib.SMTPException, OSError) as exc:  # the session broke (disconnected, timed out)
+                pending = [item for item, _, _ in ready[answered:]]
+                if reconnects > 0:
+                    reconnects -= 1
+                    continue  # open a new session and send the unanswered ones again
+                outcomes.update((i.id, Outcome(i.id, False, _describe(exc))) for i in pending)
+                break
+            # a 421 ended the session early: the unanswered messages wait for the next run
+            last = outcomes[ready[answered - 1][0].id].detail if answered else "421"
+            outcomes.update((item.id, Outcome(item.id, False, last)) for item, _, _ in ready[answered:])
+            pending = []
         finally:
             connection.close()
-    return outcomes
+    return [outcomes[i.id] for i in items]
+
+
+_OUTBOX = OutboxMessage.__table__
+_BY_ID = _OUTBOX.c.id == bindparam("b_id")
+# one statement per kind of outcome, executed once for the batch's rows (executemany)
+_MARK_SENT = update(_OUTBOX).where(_BY_ID).values(status="sent", sent_at=bindparam("b_now"),
+                                                  smtp_response=bindparam("b_detail"), last_error=None)
+_MARK_FAILED = update(_OUTBOX).where(_BY_ID).values(status="failed", last_error=bindparam("b_detail"))
+_MARK_RETRY = update(_OUTBOX).where(_BY_ID).values(last_error=bindparam("b_detail"),
+                                                   next_attempt_at=bindparam("b_next"))
 
 
 def record(outcomes: list[Outcome], *, now: dt.datetime, owner: str, report: DeliveryReport,
            max_attempts: int = MAX_ATTEMPTS) -> None:
     """Step 3: write each outcome and its audit event, in one new transaction."""
-    # the batch's rows and their cases in two queries, not two per message (bench/engine.py delivery)
-    rows = {r.id: r for r in db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.id.in_([o.id for o in outcomes])))} if outcomes else {}
+    # the batch's rows (the columns the outcome needs, not the bodies) and their cases in two queries;
+    # the rows updated with one executemany per kind of outcome (bench/engine.py delivery)
+    rows = {r.id: r for r in db.session.execute(
+        select(OutboxMessage.id, OutboxMessage.key, OutboxMessage.recipient, OutboxMessage.kind,
+               OutboxMessage.level, OutboxMessage.stage, OutboxMessage.deadline_id, OutboxMessage.attempts,
+               OutboxMessage.case_id, OutboxMessage.status)
+        .where(OutboxMessage.id.in_([o.id for o in outcomes])))} if outcomes else {}
     case_ids = {r.case_id for r in rows.values() if r.case_id is not None}
     campaigns = dict(db.session.execute(select(Case.id, Case.campaign_id).where(Case.id.in_(case_ids))).all()) \
         if case_ids else {}
     events: list[audit.Entry] = []  # appended to the chain in outcome order, in one insert
+    sent, failed, retrying = [], [], []
     for outcome in outcomes:
         row = rows.get(outcome.id)
         if row is None or row.status != "queued":
@@ -221,20 +244,22 @@ def record(outcomes: list[Outcome], *, now: dt.datetime, owner: str, report: Del
         facts = {"key": row.key, "recipients": [row.recipient], "kind": row.kind, "level": row.level,
                  "stage": row.stage, "deadline_id": row.deadline_id, "attempt": row.attempts, "by": owner}
         if outcome.ok:
-            row.status, row.sent_at, row.smtp_response, row.last_error = "sent", now, outcome.detail, None
+            sent.append({"b_id": row.id, "b_now": now, "b_detail": outcome.detail})
             events.append(audit.Entry("notification.sent", campaigns.get(case_id), case_id, row.kind,
                                       after={**facts, "smtp": outcome.detail}))
             report.sent += 1
         elif outcome.permanent or row.attempts >= max_attempts:
-            row.status, row.last_error = "failed", outcome.detail
+            failed.append({"b_id": row.id, "b_detail": outcome.detail})
             events.append(audit.Entry("notification.failed", campaigns.get(case_id), case_id, row.kind,
                                       after={**facts, "error": outcome.detail}))
             report.failed += 1
             report.errors.append(f"{row.recipient}: {outcome.detail}")
         else:
-            row.last_error = outcome.detail
-            row.next_attempt_at = now + backoff(row.attempts)
+            retrying.append({"b_id": row.id, "b_detail": outcome.detail, "b_next": now + backoff(row.attempts)})
             report.retrying += 1
+    for statement, params in ((_MARK_SENT, sent), (_MARK_FAILED, failed), (_MARK_RETRY, retrying)):
+        if params:
+            db.session.execute(statement, params)
     audit.record_many(events, actor=None, now=now)
     db.session.commit()
 
