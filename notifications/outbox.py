@@ -7,6 +7,7 @@ same message (a re-run sweep, a second scheduler process) a no-op.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,9 +79,13 @@ def enqueue(*, key: str, kind: str, case, deadline: Deadline | None, level: int,
 
 
 def enqueue_row(*, key: str, kind: str, case, deadline: Deadline | None, level: int, recipient: User,
-                scheduled_for: dt.datetime, now: dt.datetime, facts: dict) -> dict:
-    """What ``enqueue`` inserts: the message rendered in the recipient's locale, as an outbox row."""
-    rendered = render_case_message(
+                scheduled_for: dt.datetime, now: dt.datetime, facts: dict,
+                render: Callable[..., Rendered] = render_case_message) -> dict:
+    """What ``enqueue`` inserts: the message rendered in the recipient's locale, as an outbox row.
+
+    ``render`` may be a ``render.CaseMessages`` kept over many messages (the sweep's): the same text.
+    """
+    rendered = render(
         kind=kind, locale=recipient.locale, level=level, facts=facts,
         base_url=current_app.config.get("PUBLIC_BASE_URL", ""), recipient_name=recipient.name,
         deadline_id=deadline.id if deadline is not None else None, now=now)

@@ -6,11 +6,13 @@ No Flask request or app context is needed: the scheduler process renders too.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from states import STAGE_TITLES_VI, Stage
 
@@ -162,6 +164,105 @@ def render_case_message(*, kind: str, locale: str, level: int, facts: dict, base
             url=url)
         attachment = ics.calendar([event], now=now)
     return Rendered(subject=subject, text=text, html=html, ics=attachment)
+
+
+class CaseMessages:
+    """``render_case_message`` for many messages: each distinct shape rendered once, then filled in.
+
+    A shape is everything the templates branch on or format (kind, level, locale, stage, dates, day
+    counts, the missing items, which texts are empty). The texts they print as given (recipient,
+    commune, campaign, link, explanation, reason) go into the shape's slots, escaped for HTML exactly
+    as Jinja's autoescape does, so a message is the same string ``render_case_message`` gives. One
+    instance per sweep: a batch of reminders for the same due day and stage shares one shape.
+    """
+
+    SLOTS = ("recipient_name", "commune_name", "campaign_key", "case_url", "explanation", "reason")
+    _SLOT = re.compile("\x00([0-9])\x00")
+    MAX_SHAPES = 1000
+
+    def __init__(self):
+        self._shapes: dict[tuple, tuple] = {}
+        self._ics: tuple[tuple, str | None] | None = None
+
+    def __call__(self, *, kind: str, locale: str, level: int, facts: dict, base_url: str,
+                 recipient_name: str, deadline_id: int | None, now: dt.datetime) -> Rendered:
+        if kind not in KINDS:
+            raise ValueError(f"unknown message kind {kind!r}")
+        locale = locale_of(locale)
+        due = facts.get("due")
+        if isinstance(due, str):
+            due = dt.date.fromisoformat(due)
+        url = case_url(base_url, facts.get("case_id"))
+        values = (recipient_name, facts.get("commune_name") or "", facts.get("campaign_key") or "", url,
+                  facts.get("explanation") or "", facts.get("reason") or "")
+        # an empty text goes into the shape itself (a template may test it); a given one into a slot
+        key = (kind, locale, level, facts.get("stage"), due, facts.get("plan_due"), facts.get("working_days_left"),
+               facts.get("days_late"), tuple(facts.get("missing") or ()),
+               tuple(True if v else v for v in values))
+        shape = self._shapes.get(key)
+        if shape is None:
+            if len(self._shapes) >= self.MAX_SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[key] = self._shape(kind, locale, level, facts, due, values)
+        subject, text, html = shape
+        texts = [str(v) for v in values]
+        rendered_subject = _one_line(_fill(subject, texts))
+        body = _fill(text, texts)
+        markup = _fill(html, [escape(v) for v in values])
+        return Rendered(subject=rendered_subject, text=body, html=markup,
+                        ics=self._attachment(locale, facts, due, values[1], values[4], url, deadline_id, now))
+
+    def _shape(self, kind, locale, level, facts, due, values) -> tuple:
+        env = environment()
+        slot = {name: (f"\x00{i}\x00" if v else v) for i, (name, v) in enumerate(zip(self.SLOTS, values, strict=True))}
+        missing = list(facts.get("missing") or [])
+        context = {
+            "kind": kind,
+            "level": level,
+            "recipient_name": slot["recipient_name"],
+            "commune_name": slot["commune_name"],
+            "campaign_key": slot["campaign_key"],
+            "stage": facts.get("stage"),
+            "stage_title": stage_title(facts.get("stage"), locale),
+            "due": due,
+            "plan_due": facts.get("plan_due"),
+            "explanation": slot["explanation"],
+            "working_days_left": facts.get("working_days_left"),
+            "days_late": facts.get("days_late"),
+            "missing_summary": summarise_missing(missing, locale),
+            "missing": missing,
+            "case_url": slot["case_url"],
+            "reason": slot["reason"],
+        }
+        return tuple(self._SLOT.split(env.get_template(f"{locale}/{name}").render(context))
+                     for name in ("case_subject.txt", "case.txt", "case.html"))
+
+    def _attachment(self, locale, facts, due, commune_name, explanation, url, deadline_id, now) -> str | None:
+        """The deadline's .ics, as ``render_case_message`` builds it; kept while the same one recurs."""
+        if due is None:
+            return None
+        key = (locale, facts.get("stage"), facts.get("case_id"), due, commune_name, explanation, url,
+               deadline_id, now)
+        if self._ics is not None and self._ics[0] == key:
+            return self._ics[1]
+        title = stage_title(facts.get("stage"), locale)
+        summary = f"Hạn {title} — {commune_name}" if locale == "vi" else f"Due: {title} — {commune_name}"
+        event = ics.DeadlineEvent(
+            uid=ics.deadline_uid(deadline_id, facts.get("case_id"), facts.get("stage")),
+            due=due, summary=summary, description="\n".join(x for x in (explanation, url) if x), url=url)
+        attachment = ics.calendar([event], now=now)
+        self._ics = (key, attachment)
+        return attachment
+
+
+def _fill(parts: list[str], values: list[str]) -> str:
+    """A shape split at its slots (text, slot number, text, ...) with the slots' values put in."""
+    if len(parts) == 1:
+        return parts[0]
+    out = list(parts)
+    for i in range(1, len(out), 2):
+        out[i] = values[int(out[i])]
+    return "".join(out)
 
 
 def render_digest(*, locale: str, recipient_name: str, day: dt.date, overdue: list[dict], due_soon: list[dict],

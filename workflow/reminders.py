@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from models import Campaign, CampaignStaff, Case, Commune, Deadline, Signature, SignOff, User, UserRole, db
 from states import Role, Stage
@@ -168,9 +169,11 @@ class Directory:
             communes = (select(Case.commune_id).where(Case.campaign_id == self.campaign.id)
                         if self.commune_ids is None else self.commune_ids)
             self._commune = {}
+            # the role comes with the join: each user's role rows are not loaded too (selectin by default)
             for user, held in db.session.execute(
                     select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id)
-                    .where(User.commune_id.in_(communes))):
+                    .where(User.commune_id.in_(communes))
+                    .options(lazyload(User.role_rows))):
                 self._commune.setdefault((user.commune_id, held), []).append(user)
         return _unique(self._commune.get((case.commune_id, role.value), ()))
 
@@ -264,11 +267,19 @@ class Planner:
         self.policy, self.cal, self.tz = policy_of(campaign), calendar_of(campaign), zone_of(campaign)
         self._moments: dict[dt.date, list[Moment]] = {}
         self._rolled: dict[dt.date, RolledDate] = {}
+        self._between: dict[tuple[dt.date, dt.date], int] = {}
 
     def moments(self, due: dt.date) -> list[Moment]:
         if due not in self._moments:
             self._moments[due] = moments(self.policy, self.cal, due, self.tz)
         return self._moments[due]
+
+    def working_days_between(self, start: dt.date, end: dt.date) -> int:
+        """The calendar's count, kept: a sweep asks it for every deadline, of a few due days."""
+        key = (start, end)
+        if key not in self._between:
+            self._between[key] = self.cal.working_days_between(start, end)
+        return self._between[key]
 
     def roll_forward(self, plan_due: dt.date) -> RolledDate:
         if plan_due not in self._rolled:

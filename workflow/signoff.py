@@ -27,6 +27,22 @@ def pending_for(case: Case) -> SignOff | None:
     return db.session.scalar(_PENDING, {"case_id": case.id})
 
 
+_PENDING_MANY = select(SignOff).where(SignOff.case_id.in_(bindparam("case_ids", expanding=True)),
+                                      SignOff.status == "pending")
+
+
+def pending_for_many(case_ids: list[int]) -> dict[int, SignOff]:
+    """``pending_for`` of many cases by case id (cases without a pending sign-off left out).
+
+    ``open_sign_off`` keeps it to one pending sign-off a case; were there two, the first read is kept.
+    """
+    found: dict[int, SignOff] = {}
+    for i in range(0, len(case_ids), 1000):  # bounded IN lists
+        for sign_off in db.session.scalars(_PENDING_MANY, {"case_ids": case_ids[i:i + 1000]}):
+            found.setdefault(sign_off.case_id, sign_off)
+    return found
+
+
 def quorum_needed(quorum: str | int, members: int) -> int:
     """'2/3' of the members (rounded up), or a whole number of approvals."""
     text = str(quorum).strip()

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import AuditEvent, Campaign, Case, Deadline, OutboxMessage, SchedulerState, db
+from states import TRANSITIONS
 
-from . import audit, cases, reminders
+from . import audit, cases, guards, reminders, signoff
 from .reminders import COMPLETING_TRANSITION, Moment
 
 SWEEP_JOB = "sweep"
@@ -77,12 +79,13 @@ class _Bulk:
 
     def __init__(self, report: SweepReport):
         # the outbox belongs to notifications/; imported at call time so workflow stays importable alone
-        from notifications import outbox
+        from notifications import outbox, render
 
         self.outbox, self.report, self.rows = outbox, report, []
+        self.render = render.CaseMessages()  # what many messages share is rendered once
 
     def __call__(self, key: str, message: dict) -> None:
-        self.rows.append(self.outbox.enqueue_row(key=key, **message))
+        self.rows.append(self.outbox.enqueue_row(key=key, render=self.render, **message))
 
     def flush(self) -> None:
         added = self.outbox.insert_many(self.rows)
@@ -120,23 +123,17 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
         rows = _claim_due(now, campaign, batch if commit is not None else None)
         if not rows:
             break
-        # the batch's cases with their communes and campaigns in one query, not one per deadline
-        loaded = {c.id: c for c in db.session.scalars(
-            select(Case).options(joinedload(Case.commune), joinedload(Case.campaign))
-            .where(Case.id.in_({row.case_id for row in rows})))}
-        # per campaign: its people, read once per batch (rows, so read again after a commit), and of
-        # the communes only those of this batch's cases (not every commune's users again per batch)
-        communes: dict[int, set[int]] = {}
-        for c in loaded.values():
-            communes.setdefault(c.campaign_id, set()).add(c.commune_id)
-        people = {campaign_id: reminders.Directory(c.campaign, commune_ids=_only(communes[campaign_id]))
-                  for campaign_id, c in {c.campaign_id: c for c in loaded.values()}.items()}
+        loaded, people = _load_batch(rows)
+        missing = _missing_many(rows, loaded)
         # no flush per deadline: the reads below never need this batch's own writes (each deadline's
         # notices are decided once), so its moved deadlines and skip events go out together at flush()
         with db.session.no_autoflush, (progress(rows) if progress else nullcontext(rows)) as items:
+            moves = []
             for row in items:
                 report.deadlines += 1
-                _sweep_deadline(row, loaded[row.case_id], now, send, report, planners, people)
+                moves.append((row, _sweep_deadline(row, loaded[row.case_id], now, send, report, planners, people,
+                                                   missing)))
+        _move(moves)
         send.flush()
         if commit is None:
             break
@@ -146,6 +143,24 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     if commit is not None:
         commit()
     return report
+
+
+def _load_batch(rows: list[Deadline]) -> tuple[dict[int, Case], dict[int, reminders.Directory]]:
+    """The batch's cases (with communes and campaigns) by id, and each campaign's directory of people."""
+    # the cases with their communes in one query, not one per deadline
+    loaded = {c.id: c for c in db.session.scalars(
+        select(Case).options(joinedload(Case.commune))
+        .where(Case.id.in_({row.case_id for row in rows})))}
+    # their campaigns apart (few): joined, each campaign's JSON columns were parsed again for every case
+    db.session.scalars(select(Campaign).where(Campaign.id.in_({c.campaign_id for c in loaded.values()}))).all()
+    # per campaign: its people, read once per batch (rows, so read again after a commit), and of
+    # the communes only those of this batch's cases (not every commune's users again per batch)
+    communes: dict[int, set[int]] = {}
+    for c in loaded.values():
+        communes.setdefault(c.campaign_id, set()).add(c.commune_id)
+    people = {campaign_id: reminders.Directory(c.campaign, commune_ids=_only(communes[campaign_id]))
+              for campaign_id, c in {c.campaign_id: c for c in loaded.values()}.items()}
+    return loaded, people
 
 
 def _only(commune_ids: set[int]) -> tuple[int, ...] | None:
@@ -183,12 +198,14 @@ def _claim_due(now: dt.datetime, campaign: Campaign | None, limit: int | None) -
 
 
 def _sweep_deadline(row: Deadline, case: Case, now: dt.datetime, send, report: SweepReport,
-                    planners: dict[int, reminders.Planner], directories: dict[int, reminders.Directory]) -> None:
+                    planners: dict[int, reminders.Planner], directories: dict[int, reminders.Directory],
+                    missing: dict[tuple[int, str], list[str]]) -> dt.datetime | None:
+    """Queue (or skip) what is due of one deadline; returns when it must next be looked at (None: never)."""
     campaign = case.campaign
     if campaign.id not in planners:
         planners[campaign.id] = reminders.Planner(campaign)
     planner, people = planners[campaign.id], directories[campaign.id]
-    policy, cal = planner.policy, planner.cal
+    policy = planner.policy
     planned = planner.moments(row.due)
     start = row.next_notice_at
     due_now = [m for m in planned if start <= m.at <= now]
@@ -214,13 +231,31 @@ def _sweep_deadline(row: Deadline, case: Case, now: dt.datetime, send, report: S
             _skip(case, row, m, now, "nobody to send it to", report)
             continue
         if facts is None:
-            facts = _facts(case, row, cal, now, campaign, planner.tz)
+            facts = _facts(case, row, planner, now, campaign, missing)
         for user in to:
             send(message_key(m.kind, case.id, row.id, m.level, user.email),
                  {"kind": m.kind, "case": case, "deadline": row, "level": m.level, "recipient": user,
                   "scheduled_for": m.at, "now": now, "facts": dict(facts)})
     upcoming = [m.at for m in planned if m.at > now]
-    row.next_notice_at = min(upcoming) if upcoming else None
+    return min(upcoming) if upcoming else None
+
+
+_MOVE = (update(Deadline.__table__).where(Deadline.__table__.c.id.in_(bindparam("ids", expanding=True)))
+         .values(next_notice_at=bindparam("next")))
+
+
+def _move(moves: list[tuple[Deadline, dt.datetime | None]]) -> None:
+    """Set each deadline's next notice: one UPDATE per distinct moment (a batch shares a few), not one a row.
+
+    The loaded rows are given the same value as their database state, so the session stays in step.
+    """
+    by_moment: dict[dt.datetime | None, list[int]] = {}
+    for row, at in moves:
+        by_moment.setdefault(at, []).append(row.id)
+    for at, ids in by_moment.items():
+        db.session.connection().execute(_MOVE, {"ids": ids, "next": at})
+    for row, at in moves:
+        set_committed_value(row, "next_notice_at", at)
 
 
 def _skip(case: Case, row: Deadline, m: Moment, now: dt.datetime, reason: str, report: SweepReport) -> None:
@@ -240,14 +275,46 @@ def _skip(case: Case, row: Deadline, m: Moment, now: dt.datetime, reason: str, r
     report.skipped += 1
 
 
-def _facts(case: Case, row: Deadline, cal, now: dt.datetime, campaign: Campaign, tz) -> dict:
+def _missing_many(rows: list[Deadline], loaded: dict[int, Case]) -> dict[tuple[int, str], list[str]]:
+    """``cases.readiness`` of each due deadline's completing transition, as text, for the whole batch.
+
+    A case in the transition's stage with no pending sign-off is blocked by the guards alone: those
+    are read for all such cases at once (``guards.blockers_many``). The others (a case past the stage,
+    a pending sign-off: few) get ``cases.readiness`` itself.
+    """
+    wanted: dict[str, dict[int, Case]] = {}
+    for row in rows:
+        transition = COMPLETING_TRANSITION.get(row.stage)
+        if transition:
+            wanted.setdefault(transition, {})[row.case_id] = loaded[row.case_id]
+    pending = signoff.pending_for_many(sorted({case_id for by_case in wanted.values() for case_id in by_case}))
+    out: dict[tuple[int, str], list[str]] = {}
+    for transition, by_case in wanted.items():
+        spec = TRANSITIONS.get(transition)
+        plain = [] if spec is None else [case for case_id, case in by_case.items()
+                                         if case.stage_enum == spec.source and case_id not in pending]
+        found = {name: guards.blockers_many(name, plain) for name in spec.guards} if plain else {}
+        texts: dict[tuple[int, ...], list[str]] = {}  # cases often share their blockers' tuple: str() it once
+        for case in plain:
+            shared = tuple(id(found[name][case.id]) for name in spec.guards)
+            if shared not in texts:
+                texts[shared] = [str(b) for name in spec.guards for b in found[name][case.id]]
+            out[(case.id, transition)] = texts[shared]
+        for case_id, case in by_case.items():
+            if (case_id, transition) not in out:
+                out[(case_id, transition)] = [str(b) for b in cases.readiness(case, transition)]
+    return out
+
+
+def _facts(case: Case, row: Deadline, planner: reminders.Planner, now: dt.datetime, campaign: Campaign,
+           missing: dict[tuple[int, str], list[str]]) -> dict:
     """What the message says, as of the sweep's moment."""
-    today = now.astimezone(tz).date()
+    today = now.astimezone(planner.tz).date()
     transition = COMPLETING_TRANSITION.get(row.stage)
-    missing = [str(b) for b in cases.readiness(case, transition)] if transition else []
     return {
         "due": row.due, "plan_due": row.plan_due, "explanation": row.explanation,
-        "working_days_left": cal.working_days_between(today, row.due),
-        "days_late": max(0, (today - row.due).days), "missing": missing, "stage": row.stage,
+        "working_days_left": planner.working_days_between(today, row.due),
+        "days_late": max(0, (today - row.due).days),
+        "missing": list(missing[(case.id, transition)]) if transition else [], "stage": row.stage,
         "commune_name": case.commune.name, "campaign_key": campaign.key, "case_id": case.id,
     }
