@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select, update
 
 from models import Campaign, CampaignStageDue, Case, Deadline, db
 
@@ -25,52 +26,94 @@ def _plan_due(campaign: Campaign, stage: str) -> dt.date | None:
     if "stage_dues" in campaign.__dict__:
         found = campaign.due_for(stage)
         return found.due if found is not None else None
-    return db.session.scalar(_PLAN_DUE, {"campaign_id": campaign.id, "stage": stage})
+    return db.session.connection().execute(_PLAN_DUE, {"campaign_id": campaign.id, "stage": stage}).scalar()
 
 
-def open_stage_deadline(case: Case, stage: str, cal: WorkingCalendar | None = None) -> Deadline | None:
-    """Open (or reopen) the plan's deadline for ``stage``; None when the plan sets no due for it."""
+@dataclass(frozen=True)
+class Opened:
+    """The stage deadline ``open_stage_deadline`` wrote (its row is written with one statement, not loaded)."""
+
+    case_id: int
+    stage: str
+    plan_due: dt.date
+    due: dt.date
+    explanation: str
+    next_notice_at: dt.datetime | None
+
+
+_DEADLINES = Deadline.__table__
+_REOPEN = (update(_DEADLINES)
+           .where(_DEADLINES.c.case_id == bindparam("k_case"), _DEADLINES.c.stage == bindparam("k_stage"),
+                  _DEADLINES.c.kind == "stage", _DEADLINES.c.round == 0)
+           .values(completed_at=None, plan_due=bindparam("plan_due"), due=bindparam("due"),
+                   explanation=bindparam("explanation"), next_notice_at=bindparam("next_notice_at")))
+_INSERT = insert(_DEADLINES).values(case_id=bindparam("k_case"), stage=bindparam("k_stage"), kind="stage",
+                                    round=0, plan_due=bindparam("plan_due"), due=bindparam("due"),
+                                    explanation=bindparam("explanation"),
+                                    next_notice_at=bindparam("next_notice_at"))  # created_at: its default
+_COMPLETE = (update(_DEADLINES)
+             .where(_DEADLINES.c.case_id == bindparam("k_case"), _DEADLINES.c.stage == bindparam("k_stage"),
+                    _DEADLINES.c.completed_at.is_(None))
+             .values(completed_at=bindparam("now"), next_notice_at=None))
+
+
+def _forget_loaded(case_id: int) -> None:
+    """Expire the case's Deadline objects already in the session: their rows were just written in SQL."""
+    session = db.session()
+    for obj in list(session.identity_map.values()):
+        if type(obj) is Deadline and obj.__dict__.get("case_id", case_id) == case_id:
+            session.expire(obj)
+
+
+def open_stage_deadline(case: Case, stage: str, cal: WorkingCalendar | None = None) -> Opened | None:
+    """Open (or reopen) the plan's deadline for ``stage``; None when the plan sets no due for it.
+
+    One UPDATE of the (case, stage) row, or one INSERT when the case never had it: the fire path's
+    statements are written directly, in the caller's transaction.
+    """
     plan_due = _plan_due(case.campaign, stage)
     if plan_due is None:
         return None
     cal = cal or calendar_of(case.campaign)
     rolled = cal.roll_forward(plan_due)
-    row = db.session.scalar(select(Deadline).where(
-        Deadline.case_id == case.id, Deadline.stage == stage, Deadline.kind == "stage", Deadline.round == 0))
-    if row is None:
-        row = Deadline(case_id=case.id, stage=stage, kind="stage", round=0, plan_due=plan_due,
-                       due=rolled.date, explanation=rolled.explanation)
-        db.session.add(row)
-    else:
-        row.completed_at = None
-        row.plan_due, row.due, row.explanation = plan_due, rolled.date, rolled.explanation
     # the sweep walks the notices from the first one; those already queued are recognised by key
-    row.next_notice_at = first_notice_at(case.campaign, row.due)
-    return row
+    opened = Opened(case.id, stage, plan_due, rolled.date, rolled.explanation,
+                    first_notice_at(case.campaign, rolled.date))
+    params = {"k_case": case.id, "k_stage": stage, "plan_due": plan_due, "due": opened.due,
+              "explanation": opened.explanation, "next_notice_at": opened.next_notice_at}
+    conn = db.session.connection()
+    if conn.execute(_REOPEN, params).rowcount == 0:
+        conn.execute(_INSERT, params)
+    _forget_loaded(case.id)
+    return opened
 
 
 def open_stage_deadlines(campaign: Campaign, case_ids: list[int], stage: str,
-                         cal: WorkingCalendar | None = None) -> dict[int, Deadline]:
-    """``open_stage_deadline`` for many cases of ``campaign``: the due computed once, existing rows read once."""
+                         cal: WorkingCalendar | None = None) -> dt.date | None:
+    """``open_stage_deadline`` for many cases of ``campaign``, set-based: the due computed once, the rows
+    of ``stage`` some cases already have reopened with one UPDATE, the others inserted in one statement.
+
+    Returns the due every opened row holds, or None when the plan sets no due for ``stage``.
+    """
     plan_due = _plan_due(campaign, stage)
     if plan_due is None:
-        return {}
+        return None
     rolled = (cal or calendar_of(campaign)).roll_forward(plan_due)
-    notice = first_notice_at(campaign, rolled.date)
-    found: dict[int, Deadline] = {}
-    for i in range(0, len(case_ids), 2000):  # bounded IN lists
-        found.update((row.case_id, row) for row in db.session.scalars(select(Deadline).where(
-            Deadline.case_id.in_(case_ids[i:i + 2000]), Deadline.stage == stage, Deadline.kind == "stage",
-            Deadline.round == 0)))
-    for case_id in case_ids:
-        row = found.get(case_id)
-        if row is None:
-            row = found[case_id] = Deadline(case_id=case_id, stage=stage, kind="stage", round=0)
-            db.session.add(row)
-        row.completed_at = None
-        row.plan_due, row.due, row.explanation = plan_due, rolled.date, rolled.explanation
-        row.next_notice_at = notice
-    return found
+    values = {"completed_at": None, "plan_due": plan_due, "due": rolled.date,
+              "explanation": rolled.explanation, "next_notice_at": first_notice_at(campaign, rolled.date)}
+    mine = (Deadline.stage == stage, Deadline.kind == "stage", Deadline.round == 0)
+    reopened: set[int] = set()
+    for chunk in _chunks(case_ids):
+        found = db.session.execute(select(Deadline.id, Deadline.case_id)
+                                   .where(Deadline.case_id.in_(chunk), *mine)).all()
+        if found:  # ORM-enabled: rows of these cases already in the session see the new values too
+            db.session.execute(update(Deadline).where(Deadline.id.in_([r.id for r in found])).values(values))
+            reopened.update(r.case_id for r in found)
+    new = [{"case_id": case_id, "stage": stage, "kind": "stage", "round": 0, **values}
+           for case_id in case_ids if case_id not in reopened]
+    if new:
+        db.session.execute(insert(Deadline.__table__), new)
+    return rolled.date
 
 
 def open_revision_deadline(case: Case, due: dt.date, cal: WorkingCalendar | None = None) -> Deadline:
@@ -86,20 +129,37 @@ def open_revision_deadline(case: Case, due: dt.date, cal: WorkingCalendar | None
 
 
 def complete_open(case: Case, stage: str, now: dt.datetime) -> None:
-    for row in db.session.scalars(select(Deadline).where(
-            Deadline.case_id == case.id, Deadline.stage == stage, Deadline.completed_at.is_(None))):
-        row.completed_at = now
-        row.next_notice_at = None  # a completed stage sends nothing more
+    """Complete the case's open deadlines of ``stage``: a completed stage sends nothing more."""
+    db.session.connection().execute(_COMPLETE, {"k_case": case.id, "k_stage": stage, "now": now})
+    _forget_loaded(case.id)
+
+
+def complete_open_in_stage(campaign_id: int, stage: str, now: dt.datetime) -> None:
+    """``complete_open`` for every case of the campaign that is in ``stage``: one statement."""
+    in_stage = select(Case.id).where(Case.campaign_id == campaign_id, Case.stage == stage).scalar_subquery()
+    db.session.connection().execute(
+        update(_DEADLINES).where(_DEADLINES.c.case_id.in_(in_stage), _DEADLINES.c.stage == stage,
+                                 _DEADLINES.c.completed_at.is_(None))
+        .values(completed_at=now, next_notice_at=None))
+    session = db.session()
+    for obj in list(session.identity_map.values()):
+        if type(obj) is Deadline:
+            session.expire(obj)
 
 
 def complete_open_many(case_ids: list[int], stage: str, now: dt.datetime) -> None:
-    """``complete_open`` for many cases: their open deadlines of ``stage`` read once."""
-    for i in range(0, len(case_ids), 2000):
-        complete = select(Deadline).where(Deadline.case_id.in_(case_ids[i:i + 2000]), Deadline.stage == stage,
-                                          Deadline.completed_at.is_(None))
-        for row in db.session.scalars(complete):
-            row.completed_at = now
-            row.next_notice_at = None
+    """``complete_open`` for many cases: one UPDATE per 2,000 cases (rows in the session updated too)."""
+    for chunk in _chunks(case_ids):
+        # a completed stage sends nothing more
+        db.session.execute(update(Deadline).where(Deadline.case_id.in_(chunk), Deadline.stage == stage,
+                                                  Deadline.completed_at.is_(None))
+                           .values(completed_at=now, next_notice_at=None))
+
+
+def _chunks(ids: list[int], size: int = 2000):
+    """Bounded IN lists."""
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
 
 
 def of_case(case: Case) -> list[Deadline]:

@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select
 
 from models import Case, CriteriaItem, Evidence, Score, db
 
+from . import txn
 from .errors import Blocker
 
 # One statement per guard, built once and bound per case: it returns only the leaves that may block
@@ -37,8 +38,8 @@ def _statement(method: str, column: str):
 
 
 def _may_block(case: Case, method: str, column: str):
-    return db.session.execute(_statement(method, column),
-                              {"case_id": case.id, "set_id": case.campaign.criteria_set_id}).all()
+    return txn.connection().execute(_statement(method, column),
+                                    {"case_id": case.id, "set_id": case.campaign.criteria_set_id}).all()
 
 
 def self_assessment_complete(case: Case) -> list[Blocker]:

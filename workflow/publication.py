@@ -15,12 +15,12 @@ import hashlib
 import json
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from models import Campaign, Case, ResultSnapshot, User, db
 from states import Role, Stage
 
-from . import access, audit, deadlines, events, scores
+from . import access, audit, deadlines, events, scores, txn
 from .errors import InvalidInput, NotPermitted
 from .results import (
     CommuneResult,
@@ -161,9 +161,8 @@ def _write(campaign: Campaign, entries: list[dict], before: ResultSnapshot | Non
 
 def _close_publication_deadlines(campaign: Campaign, now: dt.datetime) -> None:
     """Publishing is what the publication stage waits for: its open deadlines are met (no more reminders)."""
-    published = select(Case).where(Case.campaign_id == campaign.id, Case.stage == Stage.publication.value)
-    for case in db.session.scalars(published):
-        deadlines.complete_open(case, Stage.publication.value, now)
+    db.session.flush()  # a case approved in this transaction is in publication when the statement runs
+    deadlines.complete_open_in_stage(campaign.id, Stage.publication.value, now)
 
 
 @guarded()
@@ -185,14 +184,17 @@ def publish_campaign(campaign: Campaign, actor: User, *, now: dt.datetime) -> Re
     return _write(campaign, entries, before, actor, now, trigger="campaign", case=None)
 
 
+_ANY_SNAPSHOT = select(ResultSnapshot.id).where(ResultSnapshot.campaign_id == bindparam("campaign_id")).limit(1)
+
+
 def on_stage_changed(event: events.StageChanged) -> None:
     """In-transaction handler: a case approved again after publication writes the next version."""
     if event.transition != "approve" or event.case_id is None:
         return
     case = db.session.get(Case, event.case_id)
+    if txn.connection().execute(_ANY_SNAPSHOT, {"campaign_id": case.campaign_id}).first() is None:
+        return  # not published yet (the usual answer, from one bare read): the publication will include it
     before = latest_snapshot(case.campaign)
-    if before is None:
-        return  # not published yet: the campaign publication will include this case
     actor = db.session.scalar(select(User).where(User.email == event.actor))
     entries, _ = pending_entries(case.campaign, before)
     _write(case.campaign, entries, before, actor, event.occurred_at, trigger="correction", case=case)

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.orm.attributes import flag_modified
 
 from models import Campaign, Case, CriteriaItem, Deadline, RemediationItem, RemediationPlan, Score, User, db
@@ -61,7 +61,8 @@ class ItemsRefused(InvalidInput):
 class LostPoints:
     """A sub-criterion below its maximum in a published case."""
 
-    item: CriteriaItem
+    code: str
+    title_vi: str
     max_points: Decimal
     obtained: Decimal
     cause: str | None
@@ -83,20 +84,26 @@ class ItemRow:
 
 # --- reading ------------------------------------------------------------------------------------
 
+_LEAVES_WITH_SCORES = (
+    select(CriteriaItem.code, CriteriaItem.title_vi, CriteriaItem.max_points, CriteriaItem.method,
+           Score.not_applicable, Score.appraised_score, Score.survey_score, Score.appraiser_note)
+    .outerjoin(Score, and_(Score.item_id == CriteriaItem.id, Score.case_id == bindparam("case_id")))
+    .where(CriteriaItem.criteria_set_id == bindparam("set_id"), CriteriaItem.method.is_not(None))
+    .order_by(CriteriaItem.position))
+
+
 def lost_points(case: Case) -> list[LostPoints]:
     """Every sub-criterion whose final score is below its maximum, in criteria order (N/A items are skipped)."""
-    leaves = db.session.scalars(select(CriteriaItem).where(
-        CriteriaItem.criteria_set_id == case.campaign.criteria_set_id, CriteriaItem.method.is_not(None))
-        .order_by(CriteriaItem.position)).all()
-    scores = {s.item_id: s for s in db.session.scalars(select(Score).where(Score.case_id == case.id))}
     out = []
-    for item in leaves:
-        s = scores.get(item.id)
-        if s is not None and s.not_applicable:
+    for code, title, max_points, method, not_applicable, appraised, survey, note in db.session.execute(
+            _LEAVES_WITH_SCORES, {"case_id": case.id, "set_id": case.campaign.criteria_set_id}):
+        if not_applicable:
             continue
-        obtained = (s.final(item.method) if s else None) or ZERO  # unscored counts as nothing, as in the index
-        if obtained < item.max_points:
-            out.append(LostPoints(item, item.max_points, obtained, (s.appraiser_note if s else None) or None))
+        # the score that counts (Score.final): survey points for survey items, else the appraised score;
+        # unscored counts as nothing, as in the index
+        obtained = (survey if method == "survey" else appraised) or ZERO
+        if obtained < max_points:
+            out.append(LostPoints(code, title, max_points, obtained, note or None))
     return out
 
 
@@ -187,37 +194,57 @@ def generate_plan(case: Case, *, actor: User | None, now: dt.datetime) -> Remedi
     Only a published case has one. An item already in the plan keeps what the commune wrote; its figures
     and cause follow the published scores (a correction after ``reopen`` changes them).
     """
+    return db.session.get(RemediationPlan, _generate(case, actor=actor, now=now))
+
+
+def _generate(case: Case, *, actor: User | None, now: dt.datetime) -> int:
+    """``generate_plan``'s work; returns the plan's id."""
     if case.stage_enum != Stage.publication:
         raise NotPermitted(f"A remediation plan is drafted after publication (the case is in {case.stage}).")
     plan = plan_of(case)
-    created = plan is None
-    if created:
-        plan = RemediationPlan(case_id=case.id, case=case, status="draft", created_at=now, updated_at=now)
-        db.session.add(plan)
-        db.session.flush()
+    if plan is None:
+        return _draft(case, lost_points(case), actor=actor, now=now)
     generated = {i.code: i for i in plan.items if i.carried_from_id is None}
     position = max((i.position for i in plan.items), default=0)
     added, changed = [], []
     for lost in lost_points(case):
-        row = generated.get(lost.item.code)
+        row = generated.get(lost.code)
         if row is None:
             position += 1
-            row = RemediationItem(plan=plan, position=position, code=lost.item.code, title_vi=lost.item.title_vi,
+            row = RemediationItem(plan=plan, position=position, code=lost.code, title_vi=lost.title_vi,
                                   max_points=lost.max_points, obtained=lost.obtained, lost=lost.lost,
                                   cause=lost.cause, status="open")
             db.session.add(row)
-            added.append(lost.item.code)
+            added.append(lost.code)
         elif (row.max_points, row.obtained, row.cause) != (lost.max_points, lost.obtained, lost.cause):
             row.max_points, row.obtained, row.lost, row.cause = lost.max_points, lost.obtained, lost.lost, lost.cause
-            changed.append(lost.item.code)
-    if created or added or changed:
+            changed.append(lost.code)
+    if added or changed:
         _touch(plan, now)
-        audit.record("remediation.drafted" if created else "remediation.updated", actor=actor, now=now,
-                     case=case, subject=f"plan:{plan.id}",
+        audit.record("remediation.updated", actor=actor, now=now, case=case, subject=f"plan:{plan.id}",
                      after={"items": added, "changed": changed,
                             "lost": str(sum((i.lost for i in plan.items if i.carried_from_id is None), ZERO))})
     db.session.flush()
-    return plan
+    return plan.id
+
+
+_PLANS, _ITEMS = RemediationPlan.__table__, RemediationItem.__table__
+
+
+def _draft(case: Case, lost: list[LostPoints], *, actor: User | None, now: dt.datetime) -> int:
+    """A new draft plan with one open item per lost sub-criterion: written in three statements, as every
+    case reaching publication gets one in the transaction that publishes it."""
+    conn = db.session.connection()
+    plan_id = conn.execute(insert(_PLANS).values(case_id=case.id, status="draft", version=1, created_at=now,
+                                                 updated_at=now)).inserted_primary_key[0]
+    if lost:
+        conn.execute(insert(_ITEMS), [
+            {"plan_id": plan_id, "position": n, "code": x.code, "title_vi": x.title_vi, "max_points": x.max_points,
+             "obtained": x.obtained, "lost": x.lost, "cause": x.cause, "status": "open"}
+            for n, x in enumerate(lost, start=1)])
+    audit.record("remediation.drafted", actor=actor, now=now, case=case, subject=f"plan:{plan_id}",
+                 after={"items": [x.code for x in lost], "changed": [], "lost": str(sum((x.lost for x in lost), ZERO))})
+    return plan_id
 
 
 def on_stage_changed(event) -> None:
@@ -226,7 +253,7 @@ def on_stage_changed(event) -> None:
         return
     case = db.session.get(Case, event.case_id)
     actor = db.session.scalar(select(User).where(User.email == event.actor))
-    generate_plan(case, actor=actor, now=event.occurred_at)
+    _generate(case, actor=actor, now=event.occurred_at)
 
 
 # --- the commune officer ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from models import Case, CouncilSeat, CriteriaItem, Evidence, Score, Signature, SignOff, User, db
 from states import TRANSITIONS, IllegalTransition, next_stage
 
-from . import access, audit, events
+from . import access, audit, events, txn
 from .errors import Blocker, InvalidInput, NotFound, TransitionRefused
 from .guards import GUARDS
 from .stage_change import apply_transition
@@ -23,7 +23,13 @@ from .txn import check_version, flush, guarded, touch
 _PENDING = select(SignOff).where(SignOff.case_id == bindparam("case_id"), SignOff.status == "pending")
 
 
+_PENDING_ID = select(SignOff.id).where(SignOff.case_id == bindparam("case_id"), SignOff.status == "pending")
+
+
 def pending_for(case: Case) -> SignOff | None:
+    # the common answer, none, from one bare read; the object only when there is one
+    if txn.connection().execute(_PENDING_ID, {"case_id": case.id}).first() is None:
+        return None
     return db.session.scalar(_PENDING, {"case_id": case.id})
 
 

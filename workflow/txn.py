@@ -26,6 +26,18 @@ def touch(case: Case, now: dt.datetime) -> None:
     flag_modified(case, "updated_at")
 
 
+def connection():
+    """The session's connection for a prebuilt Core statement, after what autoflush would have flushed.
+
+    Reads made this way skip the ORM's execution layer (the hot path of every transition); pending ORM
+    changes are flushed first unless the caller is inside ``no_autoflush``, exactly as ``session.execute``.
+    """
+    session = db.session()
+    if session.autoflush:
+        session.flush()  # a no-op when nothing is pending
+    return session.connection()
+
+
 def flush() -> None:
     """Flush, turning a lost optimistic-lock race into a Conflict."""
     try:
