@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from models import Campaign, Case, Commune, SignOff, User, db
 from states import TRANSITIONS, IllegalTransition, Stage, next_stage
@@ -187,14 +187,19 @@ def ensure_case(campaign: Campaign, commune: Commune, *, actor: User | None, now
     return case
 
 
-def create_cases(campaign: Campaign, communes: list[Commune], *, actor: User | None,
-                 now: dt.datetime) -> list[Case]:
-    """``ensure_case`` for communes that have no case in ``campaign`` yet: one flush for all of them."""
-    made = [Case(campaign_id=campaign.id, commune_id=commune.id, stage=Stage.planning.value, created_at=now,
-                 updated_at=now) for commune in communes]
-    db.session.add_all(made)
-    db.session.flush()
-    audit.record_many([audit.Entry("case.created", campaign.id, case.id, commune.code,
-                                   after={"stage": Stage.planning.value, "commune": commune.code})
-                       for case, commune in zip(made, communes, strict=True)], actor=actor, now=now)
-    return made
+def create_cases(campaign: Campaign, communes: dict[str, int], *, actor: User | None,
+                 now: dt.datetime) -> dict[str, int]:
+    """``ensure_case`` for communes (code -> id) that have no case in ``campaign`` yet, in one statement.
+
+    Returns the new case ids by commune code. The rows are those the ORM writes (version 1, the
+    mapper's first), without building thousands of ORM objects; the events follow the given order.
+    """
+    table = Case.__table__
+    rows = [{"campaign_id": campaign.id, "commune_id": commune_id, "stage": Stage.planning.value,
+             "version": 1, "created_at": now, "updated_at": now} for commune_id in communes.values()]
+    made = {commune_id: case_id for commune_id, case_id
+            in db.session.execute(insert(table).returning(table.c.commune_id, table.c.id), rows)}
+    audit.record_many([audit.Entry("case.created", campaign.id, made[commune_id], code,
+                                   after={"stage": Stage.planning.value, "commune": code})
+                       for code, commune_id in communes.items()], actor=actor, now=now)
+    return {code: made[commune_id] for code, commune_id in communes.items()}

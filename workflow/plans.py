@@ -44,13 +44,13 @@ from .schemas.plan import (
     BandSchema,
     CalendarSchema,
     CampaignSchema,
-    CommuneSchema,
     CouncilSchema,
     PersonSchema,
     RemindersSchema,
     SecretariatSchema,
     StageDueSchema,
     SurveySchema,
+    load_communes,
 )
 
 WHAT = "plan file"
@@ -90,11 +90,11 @@ class ValidPlan:
     criteria_set: CriteriaSet | None = None
 
 
-def _block(raw: dict, name: str, schema, problems: list[str], default=None):
+def _block(raw: dict, name: str, load, problems: list[str], default=None):
     if name not in raw or raw[name] is None:
         return default
     try:
-        return schema.load(raw[name])
+        return load(raw[name])
     except ValidationError as exc:
         problems.extend(flatten(exc.messages, name))
         return _BAD
@@ -316,21 +316,22 @@ def validate_plan(data) -> ValidPlan:
     for required in ("campaign", "communes"):
         if data.get(required) is None:
             problems.append(f"{required}: required")
-    communes = _block(data, "communes", CommuneSchema(many=True), problems, default=_BAD)
+    communes = _block(data, "communes", load_communes, problems, default=_BAD)
     if communes not in (_BAD, None) and not communes:
         problems.append("communes: list at least one commune")
     _duplicate_codes(data.get("communes"), problems)
     plan = ValidPlan(
-        campaign=_block(data, "campaign", CampaignSchema(), problems, default=_BAD),
-        calendar=_block(data, "calendar", CalendarSchema(), problems, default=CalendarSchema().load({})),
-        secretariat=_block(data, "secretariat", SecretariatSchema(), problems),
-        authority_leader=_block(data, "authority_leader", PersonSchema(), problems),
+        campaign=_block(data, "campaign", CampaignSchema().load, problems, default=_BAD),
+        calendar=_block(data, "calendar", CalendarSchema().load, problems, default=CalendarSchema().load({})),
+        secretariat=_block(data, "secretariat", SecretariatSchema().load, problems),
+        authority_leader=_block(data, "authority_leader", PersonSchema().load, problems),
         communes=communes,
-        council=_block(data, "council", CouncilSchema(), problems),
+        council=_block(data, "council", CouncilSchema().load, problems),
         stages=_stages(data.get("stages"), problems),
         sign_off=_sign_off(data.get("sign_off"), problems),
-        reminders=_block(data, "reminders", RemindersSchema(), problems, default=RemindersSchema().load({})),
-        survey=_block(data, "survey", SurveySchema(), problems),
+        reminders=_block(data, "reminders", RemindersSchema().load, problems,
+                         default=RemindersSchema().load({})),
+        survey=_block(data, "survey", SurveySchema().load, problems),
         classification=_classification(data.get("classification"), problems),
         people={},
     )
@@ -436,18 +437,18 @@ def _snapshot(campaign: Campaign) -> dict:
     return snap
 
 
-def _sync_users(plan: ValidPlan, communes: dict[str, Commune], actor, now, report, campaign) -> dict[str, User]:
+def _sync_users(plan: ValidPlan, communes: dict[str, int], actor, now, report, campaign) -> dict[str, int]:
+    """The plan's people by e-mail -> user id: new users and their roles inserted in two statements."""
     users = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(list(plan.people))))}
     entries: list[audit.Entry] = []  # appended to the chain at the end, in this order, in one insert
     new: list[dict] = []  # users to create, inserted at the end in one statement with their roles
     for email, person in plan.people.items():
-        commune = communes[person.commune] if person.commune else None
+        commune_id = communes[person.commune] if person.commune else None
         user = users.get(email)
         if user is None:
-            if commune is None and person.roles & COMMUNE_SCOPED_ROLES:  # as User.grant refuses it
+            if commune_id is None and person.roles & COMMUNE_SCOPED_ROLES:  # as User.grant refuses it
                 raise ValueError(f"{email}: a commune-scoped role needs a commune")
-            new.append({"email": email, "name": person.name, "commune_id": commune.id if commune else None,
-                        "created_at": now})
+            new.append({"email": email, "name": person.name, "commune_id": commune_id, "created_at": now})
             report.created["user"] += 1
             entries.append(audit.Entry("user.created", campaign.id, subject=email,
                                        after={"email": email, "name": person.name, "roles": sorted(person.roles),
@@ -457,9 +458,9 @@ def _sync_users(plan: ValidPlan, communes: dict[str, Commune], actor, now, repor
         if user.name != person.name:
             before["name"], after["name"] = user.name, person.name
             user.name = person.name
-        if commune is not None and user.commune_id is None:
-            before["commune"], after["commune"] = None, commune.code
-            user.commune = commune
+        if commune_id is not None and user.commune_id is None:
+            before["commune"], after["commune"] = None, person.commune
+            user.commune = db.session.get(Commune, commune_id)
         old_roles = sorted(user.roles)
         added = [r for r in sorted(person.roles) if user.grant(r)]
         if added:
@@ -468,28 +469,30 @@ def _sync_users(plan: ValidPlan, communes: dict[str, Commune], actor, now, repor
             report.updated["user"] += 1
             entries.append(audit.Entry("user.updated", campaign.id, subject=email, before=before, after=after))
     db.session.flush()
-    if new:
-        made = db.session.scalars(insert(User).returning(User, sort_by_parameter_order=True), new).all()
-        db.session.execute(insert(UserRole), [{"user_id": user.id, "role": role.value} for user in made
-                                              for role in sorted(plan.people[user.email].roles)])
-        for user in made:
-            db.session.expire(user, ["role_rows"])  # read with the roles just inserted when next used
-            users[user.email] = user
+    ids = {email: user.id for email, user in users.items()}
+    if new:  # Core statements: no ORM objects for thousands of officers and chairs
+        table = User.__table__
+        ids.update((row.email, row.id) for row in db.session.execute(
+            insert(table).returning(table.c.id, table.c.email), new))  # Core fills the columns' defaults
+        db.session.execute(insert(UserRole.__table__), [
+            {"user_id": ids[row["email"]], "role": role.value}
+            for row in new for role in sorted(plan.people[row["email"]].roles)])
     audit.record_many(entries, actor=actor, now=now)
-    return users
+    return ids
 
 
-def _sync_communes(plan: ValidPlan, authority: Authority, actor, now, report, campaign) -> dict[str, Commune]:
+def _sync_communes(plan: ValidPlan, authority: Authority, actor, now, report, campaign) -> dict[str, int]:
+    """The plan's communes by code -> id: new ones inserted in one statement, changed ones updated."""
     codes = [c["code"] for c in plan.communes]
     stored = {c.code: c for c in db.session.scalars(select(Commune).where(Commune.code.in_(codes)))}
     entries: list[audit.Entry] = []  # appended to the chain at the end, in this order, in one insert
+    new: list[dict] = []  # communes to create, inserted at the end in one statement (Core: no ORM objects)
     for c in plan.communes:
         wanted = {k: c.get(k) for k in ("name", "email", "phone", "address") if k == "name" or k in c}
         commune = stored.get(c["code"])
         if commune is None:
-            commune = Commune(code=c["code"], authority=authority, **wanted)
-            db.session.add(commune)
-            stored[c["code"]] = commune
+            new.append({"code": c["code"], "authority_id": authority.id, "name": c["name"],
+                        "email": c.get("email"), "phone": c.get("phone"), "address": c.get("address")})
             report.created["commune"] += 1
             entries.append(audit.Entry("commune.created", campaign.id, subject=c["code"],
                                        after={"code": c["code"], "authority": authority.name, **wanted}))
@@ -503,12 +506,17 @@ def _sync_communes(plan: ValidPlan, authority: Authority, actor, now, report, ca
             entries.append(audit.Entry("commune.updated", campaign.id, subject=c["code"], before=before,
                                        after=changed))
     db.session.flush()
+    ids = {code: commune.id for code, commune in stored.items()}
+    if new:
+        table = Commune.__table__
+        made = db.session.execute(insert(table).returning(table.c.code, table.c.id), new)
+        ids.update((code, commune_id) for code, commune_id in made)
     audit.record_many(entries, actor=actor, now=now)
-    return stored
+    return ids
 
 
 def _apply_campaign(campaign: Campaign, plan: ValidPlan, desired: dict, changed: set[str],
-                    users: dict[str, User]) -> None:
+                    users: dict[str, int]) -> None:
     for name in _COLUMNS:
         if name in changed:
             setattr(campaign, name, desired[name])
@@ -532,7 +540,7 @@ def _apply_campaign(campaign: Campaign, plan: ValidPlan, desired: dict, changed:
             else:
                 seat.is_chair = wanted.pop(seat.user.email)
         for email, is_chair in wanted.items():
-            campaign.council.append(CouncilSeat(user=users[email], is_chair=is_chair))
+            campaign.council.append(CouncilSeat(user_id=users[email], is_chair=is_chair))
     if "staff" in changed:
         wanted_parts = {(email, part) for part, emails in desired["staff"].items() for email in emails}
         for row in list(campaign.staff):
@@ -542,7 +550,7 @@ def _apply_campaign(campaign: Campaign, plan: ValidPlan, desired: dict, changed:
             else:
                 campaign.staff.remove(row)
         for email, part in sorted(wanted_parts):
-            campaign.staff.append(CampaignStaff(user=users[email], part=part))
+            campaign.staff.append(CampaignStaff(user_id=users[email], part=part))
 
 
 def _refresh_open_deadlines(campaign: Campaign, actor, now: dt.datetime) -> int:
@@ -611,7 +619,7 @@ def load_plan(data: dict, *, actor: User | None, now: dt.datetime, source_sha256
                          after={k: desired[k] for k in sorted(changed)})
 
     have = set(db.session.scalars(select(Case.commune_id).where(Case.campaign_id == campaign.id)))
-    missing = [communes[c["code"]] for c in plan.communes if communes[c["code"]].id not in have]
+    missing = {c["code"]: communes[c["code"]] for c in plan.communes if communes[c["code"]] not in have}
     if missing:
         cases.create_cases(campaign, missing, actor=actor, now=now)
         report.created["case"] += len(missing)

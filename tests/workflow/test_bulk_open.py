@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from config import ROOT
-from models import AuditEvent, Case, Deadline, DomainEvent, SignOff, User
-from states import Stage
+from models import AuditEvent, Case, Commune, Deadline, DomainEvent, SignOff, User
+from states import Role, Stage
 from workflow import audit, cases
 from workflow.criteria_sets import load_criteria_file
-from workflow.errors import TransitionRefused
-from workflow.plans import load_plan, start_campaign
+from workflow.errors import Conflict, TransitionRefused
+from workflow.plans import cases_in_planning, load_plan, start_campaign
 
 PLAN_FILE = ROOT / "examples" / "plan-nui-thanh-2023.yaml"
 CRITERIA_FILE = ROOT / "examples" / "criteria-quang-dien-xa-2019.json"
@@ -99,4 +101,61 @@ def test_record_many_continues_the_chain_between_single_records(db, now, campaig
     assert [r.subject for r in rows] == ["a", "b", "c", "d"]
     assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
     assert rows[2].after == {"y": [1, 2]} and rows[1].actor == SECRETARY
+    assert audit.verify().ok
+
+
+def _columns(obj, *skip: str) -> dict:
+    return {c.key: getattr(obj, c.key) for c in type(obj).__table__.columns if c.key not in ("id", *skip)}
+
+
+def test_a_stage_deadline_the_case_had_is_reopened_as_fire_reopens_it(db, now, campaign):
+    first, second, *_ = _planning(db, campaign)
+    for case in (first, second):  # as a case sent back to planning would hold: a completed, stale row
+        db.session.add(Deadline(case_id=case.id, stage=Stage.self_assessment.value, kind="stage", round=0,
+                                plan_due=dt.date(2023, 1, 2), due=dt.date(2023, 1, 2), explanation="old",
+                                completed_at=now - dt.timedelta(days=30)))
+    db.session.commit()
+    cases.fire(first, "open", _secretary(db), now=now)
+    db.session.commit()
+    assert start_campaign(campaign, _secretary(db), now=now) == 16
+    db.session.commit()
+    one, bulk = _left_by_open(db, first), _left_by_open(db, second)
+    assert bulk == one and bulk["deadline"][7] is None and bulk["deadline"][5] != "old"
+    assert len(db.session.scalars(select(Deadline).where(Deadline.case_id == second.id)).all()) == 1
+
+
+def test_a_case_changed_meanwhile_makes_the_whole_start_a_conflict(db, now, campaign):
+    waiting = cases_in_planning(campaign)
+    db.session.execute(update(Case).where(Case.id == waiting[3].id).values(version=Case.version + 1)
+                       .execution_options(synchronize_session=False))  # another transaction's change
+    with pytest.raises(Conflict):
+        cases.fire_many(waiting, "open", _secretary(db), now=now)
+    assert {c.stage for c in _planning(db, campaign)} == {Stage.planning.value}
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "case.transition")) is None
+    assert db.session.scalar(select(Deadline)) is None
+
+
+def test_the_plans_bulk_rows_are_those_the_orm_writes(db, now, campaign):
+    """Communes, users and cases inserted by load_plan in bulk hold what the ORM path writes."""
+    bulk_case = _planning(db, campaign)[0]
+    commune = Commune(code="99999", name="Xã Đối Chứng", authority_id=bulk_case.commune.authority_id)
+    db.session.add(commune)
+    db.session.flush()
+    one_case = cases.ensure_case(campaign, commune, actor=None, now=now)
+    officer = User(email="orm.officer@example.vn", name="Cán bộ ORM", commune_id=commune.id, created_at=now)
+    officer.grant(Role.commune_officer)
+    db.session.add(officer)
+    db.session.commit()
+    planned = db.session.scalar(select(User).where(  # the plan's officer of the bulk case's commune
+        User.commune_id == bulk_case.commune_id, User.role_rows.any(role=Role.commune_officer.value)))
+    assert _columns(planned, "email", "name", "commune_id") == _columns(officer, "email", "name", "commune_id")
+    assert planned.roles == officer.roles
+    assert _columns(bulk_case, "commune_id") == _columns(one_case, "commune_id")
+    assert _columns(bulk_case.commune, "code", "name") == _columns(commune, "code", "name")
+    events = {case.id: db.session.scalar(select(AuditEvent).where(AuditEvent.case_id == case.id,
+                                                                  AuditEvent.action == "case.created"))
+              for case in (bulk_case, one_case)}
+    skip = ("seq", "case_id", "subject", "after", "prev_hash", "hash")
+    assert _columns(events[bulk_case.id], *skip) == _columns(events[one_case.id], *skip)
+    assert events[bulk_case.id].after == {"stage": "planning", "commune": bulk_case.commune.code}
     assert audit.verify().ok
