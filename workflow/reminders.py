@@ -143,12 +143,32 @@ def _unique(users) -> tuple[User, ...]:
     return tuple(sorted(seen.values(), key=lambda u: u.email))
 
 
-class Directory:
-    """Who plays which part in one campaign, read once: a schedule asks for every case and stage."""
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A commune user as a notice needs them, as plain values: the sweep reads thousands per run."""
 
-    def __init__(self, campaign: Campaign, commune_ids: tuple[int, ...] | None = None):
+    id: int
+    email: str
+    name: str
+    locale: str
+    active: bool
+    commune_id: int | None
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.active)
+
+
+class Directory:
+    """Who plays which part in one campaign, read once: a schedule asks for every case and stage.
+
+    With ``plain`` the communes' users come as ``Person`` values instead of ``User`` objects (the sweep).
+    """
+
+    def __init__(self, campaign: Campaign, commune_ids: tuple[int, ...] | None = None, *, plain: bool = False):
         self.campaign = campaign
         self.commune_ids = commune_ids  # read only these communes' users (one case's page)
+        self.plain = plain
         self._staff: dict[str, tuple[User, ...]] | None = None
         self._commune: dict[tuple[int, str], list[User]] | None = None
         self._signed: dict[int, set[int]] | None = None
@@ -169,11 +189,16 @@ class Directory:
             communes = (select(Case.commune_id).where(Case.campaign_id == self.campaign.id)
                         if self.commune_ids is None else self.commune_ids)
             self._commune = {}
-            # the role comes with the join: each user's role rows are not loaded too (selectin by default)
-            for user, held in db.session.execute(
+            if self.plain:
+                found = ((Person(*values), held) for *values, held in db.session.execute(
+                    select(User.id, User.email, User.name, User.locale, User.active, User.commune_id, UserRole.role)
+                    .join(UserRole, UserRole.user_id == User.id).where(User.commune_id.in_(communes))))
+            else:
+                # the role comes with the join: each user's role rows are not loaded too (selectin by default)
+                found = db.session.execute(
                     select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id)
-                    .where(User.commune_id.in_(communes))
-                    .options(lazyload(User.role_rows))):
+                    .where(User.commune_id.in_(communes)).options(lazyload(User.role_rows)))
+            for user, held in found:
                 self._commune.setdefault((user.commune_id, held), []).append(user)
         return _unique(self._commune.get((case.commune_id, role.value), ()))
 

@@ -19,12 +19,11 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import AuditEvent, Campaign, Case, Deadline, OutboxMessage, SchedulerState, db
-from states import TRANSITIONS
+from models import AuditEvent, Campaign, Case, Commune, Deadline, OutboxMessage, SchedulerState, db
+from states import TRANSITIONS, Stage
 
 from . import audit, cases, guards, reminders, signoff
 from .reminders import COMPLETING_TRANSITION, Moment
@@ -120,6 +119,7 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     send = _Immediate(enqueue, report) if enqueue is not None else _Bulk(report)
     planners: dict[int, reminders.Planner] = {}  # policy and calendar: plain values, kept for the sweep
     while True:
+        db.session.flush()  # the claim reads the table: pending changes first (as an ORM query autoflushes)
         rows = _claim_due(now, campaign, batch if commit is not None else None)
         if not rows:
             break
@@ -131,7 +131,7 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
             moves = []
             for row in items:
                 report.deadlines += 1
-                moves.append((row, _sweep_deadline(row, loaded[row.case_id], now, send, report, planners, people,
+                moves.append((row.id, _sweep_deadline(row, loaded[row.case_id], now, send, report, planners, people,
                                                    missing)))
         _move(moves)
         send.flush()
@@ -145,20 +145,44 @@ def sweep(*, now: dt.datetime, campaign: Campaign | None = None, ran_at: dt.date
     return report
 
 
-def _load_batch(rows: list[Deadline]) -> tuple[dict[int, Case], dict[int, reminders.Directory]]:
+@dataclass(frozen=True, slots=True)
+class SweptCase:
+    """What the sweep reads of a case: plain values, not an ORM object (thousands a sweep, each loaded,
+    tracked and expired at commit), and its campaign. ``cases.readiness`` gets the real case."""
+
+    id: int
+    campaign_id: int
+    commune_id: int
+    stage: str
+    commune_name: str
+    campaign: Campaign
+
+    @property
+    def stage_enum(self) -> Stage:
+        return Stage(self.stage)
+
+
+_CASES, _COMMUNES, _DEADLINES = Case.__table__, Commune.__table__, Deadline.__table__
+_LOAD_CASES = (select(_CASES.c.id, _CASES.c.campaign_id, _CASES.c.commune_id, _CASES.c.stage, _COMMUNES.c.name)
+               .join(_COMMUNES, _COMMUNES.c.id == _CASES.c.commune_id)
+               .where(_CASES.c.id.in_(bindparam("ids", expanding=True))))
+
+
+def _load_batch(rows: list) -> tuple[dict[int, SweptCase], dict[int, reminders.Directory]]:
     """The batch's cases (with communes and campaigns) by id, and each campaign's directory of people."""
     # the cases with their communes in one query, not one per deadline
-    loaded = {c.id: c for c in db.session.scalars(
-        select(Case).options(joinedload(Case.commune))
-        .where(Case.id.in_({row.case_id for row in rows})))}
+    found = db.session.execute(_LOAD_CASES, {"ids": sorted({row.case_id for row in rows})}).all()
     # their campaigns apart (few): joined, each campaign's JSON columns were parsed again for every case
-    db.session.scalars(select(Campaign).where(Campaign.id.in_({c.campaign_id for c in loaded.values()}))).all()
+    campaigns = {c.id: c for c in db.session.scalars(
+        select(Campaign).where(Campaign.id.in_({r.campaign_id for r in found})))}
+    loaded = {r.id: SweptCase(r.id, r.campaign_id, r.commune_id, r.stage, r.name, campaigns[r.campaign_id])
+              for r in found}
     # per campaign: its people, read once per batch (rows, so read again after a commit), and of
     # the communes only those of this batch's cases (not every commune's users again per batch)
     communes: dict[int, set[int]] = {}
     for c in loaded.values():
         communes.setdefault(c.campaign_id, set()).add(c.commune_id)
-    people = {campaign_id: reminders.Directory(c.campaign, commune_ids=_only(communes[campaign_id]))
+    people = {campaign_id: reminders.Directory(c.campaign, commune_ids=_only(communes[campaign_id]), plain=True)
               for campaign_id, c in {c.campaign_id: c for c in loaded.values()}.items()}
     return loaded, people
 
@@ -183,21 +207,28 @@ def _mark_completed(report: SweepReport, ran_at: dt.datetime, now: dt.datetime) 
     _last_marked[engine] = ran_at
 
 
-def _claim_due(now: dt.datetime, campaign: Campaign | None, limit: int | None) -> list[Deadline]:
-    """Open deadlines with a notice due, earliest first; on PostgreSQL locked for this transaction."""
-    stmt = select(Deadline).where(Deadline.completed_at.is_(None), Deadline.next_notice_at <= now)
+_CLAIMED = (_DEADLINES.c.id, _DEADLINES.c.case_id, _DEADLINES.c.stage, _DEADLINES.c.kind, _DEADLINES.c.round,
+            _DEADLINES.c.plan_due, _DEADLINES.c.due, _DEADLINES.c.explanation, _DEADLINES.c.next_notice_at)
+
+
+def _claim_due(now: dt.datetime, campaign: Campaign | None, limit: int | None) -> list:
+    """Open deadlines with a notice due, earliest first; on PostgreSQL locked for this transaction.
+
+    Rows of the deadline's columns (``row.id``, ``row.due``, ...), not ORM objects.
+    """
+    stmt = select(*_CLAIMED).where(_DEADLINES.c.completed_at.is_(None), _DEADLINES.c.next_notice_at <= now)
     if campaign is not None:
-        stmt = stmt.join(Case, Case.id == Deadline.case_id).where(Case.campaign_id == campaign.id)
-    stmt = stmt.order_by(Deadline.next_notice_at, Deadline.id)
+        stmt = stmt.join(_CASES, _CASES.c.id == _DEADLINES.c.case_id).where(_CASES.c.campaign_id == campaign.id)
+    stmt = stmt.order_by(_DEADLINES.c.next_notice_at, _DEADLINES.c.id)
     if limit is not None:
         stmt = stmt.limit(limit)
     if db.session.get_bind().dialect.name == "postgresql":
         # another sweeper's rows are left to it; SQLite serialises writers instead
-        stmt = stmt.with_for_update(skip_locked=True, of=Deadline)
-    return list(db.session.scalars(stmt).all())
+        stmt = stmt.with_for_update(skip_locked=True, of=_DEADLINES)
+    return list(db.session.execute(stmt).all())
 
 
-def _sweep_deadline(row: Deadline, case: Case, now: dt.datetime, send, report: SweepReport,
+def _sweep_deadline(row, case: SweptCase, now: dt.datetime, send, report: SweepReport,
                     planners: dict[int, reminders.Planner], directories: dict[int, reminders.Directory],
                     missing: dict[tuple[int, str], list[str]]) -> dt.datetime | None:
     """Queue (or skip) what is due of one deadline; returns when it must next be looked at (None: never)."""
@@ -240,25 +271,30 @@ def _sweep_deadline(row: Deadline, case: Case, now: dt.datetime, send, report: S
     return min(upcoming) if upcoming else None
 
 
-_MOVE = (update(Deadline.__table__).where(Deadline.__table__.c.id.in_(bindparam("ids", expanding=True)))
+_MOVE = (update(_DEADLINES).where(_DEADLINES.c.id.in_(bindparam("ids", expanding=True)))
          .values(next_notice_at=bindparam("next")))
 
 
-def _move(moves: list[tuple[Deadline, dt.datetime | None]]) -> None:
+def _move(moves: list[tuple[int, dt.datetime | None]]) -> None:
     """Set each deadline's next notice: one UPDATE per distinct moment (a batch shares a few), not one a row.
 
-    The loaded rows are given the same value as their database state, so the session stays in step.
+    A deadline the session holds as an object is given the same value, so the session stays in step.
     """
     by_moment: dict[dt.datetime | None, list[int]] = {}
-    for row, at in moves:
-        by_moment.setdefault(at, []).append(row.id)
+    for deadline_id, at in moves:
+        by_moment.setdefault(at, []).append(deadline_id)
     for at, ids in by_moment.items():
         db.session.connection().execute(_MOVE, {"ids": ids, "next": at})
-    for row, at in moves:
-        set_committed_value(row, "next_notice_at", at)
+    held = db.session.identity_map
+    if held:
+        key_of = inspect(Deadline).identity_key_from_primary_key
+        for deadline_id, at in moves:
+            loaded = held.get(key_of((deadline_id,)))
+            if loaded is not None:
+                set_committed_value(loaded, "next_notice_at", at)
 
 
-def _skip(case: Case, row: Deadline, m: Moment, now: dt.datetime, reason: str, report: SweepReport) -> None:
+def _skip(case: SweptCase, row, m: Moment, now: dt.datetime, reason: str, report: SweepReport) -> None:
     """Record (once) that a notice was not sent and why."""
     subject = notice_subject(m.kind, case.id, row.id, m.level)
     # a reopened deadline walks its notices again: what was queued or skipped before stays as it was
@@ -275,14 +311,14 @@ def _skip(case: Case, row: Deadline, m: Moment, now: dt.datetime, reason: str, r
     report.skipped += 1
 
 
-def _missing_many(rows: list[Deadline], loaded: dict[int, Case]) -> dict[tuple[int, str], list[str]]:
+def _missing_many(rows: list, loaded: dict[int, SweptCase]) -> dict[tuple[int, str], list[str]]:
     """``cases.readiness`` of each due deadline's completing transition, as text, for the whole batch.
 
     A case in the transition's stage with no pending sign-off is blocked by the guards alone: those
     are read for all such cases at once (``guards.blockers_many``). The others (a case past the stage,
     a pending sign-off: few) get ``cases.readiness`` itself.
     """
-    wanted: dict[str, dict[int, Case]] = {}
+    wanted: dict[str, dict[int, SweptCase]] = {}
     for row in rows:
         transition = COMPLETING_TRANSITION.get(row.stage)
         if transition:
@@ -300,13 +336,14 @@ def _missing_many(rows: list[Deadline], loaded: dict[int, Case]) -> dict[tuple[i
             if shared not in texts:
                 texts[shared] = [str(b) for name in spec.guards for b in found[name][case.id]]
             out[(case.id, transition)] = texts[shared]
-        for case_id, case in by_case.items():
+        for case_id in by_case:
             if (case_id, transition) not in out:
-                out[(case_id, transition)] = [str(b) for b in cases.readiness(case, transition)]
+                real = db.session.get(Case, case_id)
+                out[(case_id, transition)] = [str(b) for b in cases.readiness(real, transition)]
     return out
 
 
-def _facts(case: Case, row: Deadline, planner: reminders.Planner, now: dt.datetime, campaign: Campaign,
+def _facts(case: SweptCase, row, planner: reminders.Planner, now: dt.datetime, campaign: Campaign,
            missing: dict[tuple[int, str], list[str]]) -> dict:
     """What the message says, as of the sweep's moment."""
     today = now.astimezone(planner.tz).date()
@@ -316,5 +353,5 @@ def _facts(case: Case, row: Deadline, planner: reminders.Planner, now: dt.dateti
         "working_days_left": planner.working_days_between(today, row.due),
         "days_late": max(0, (today - row.due).days),
         "missing": list(missing[(case.id, transition)]) if transition else [], "stage": row.stage,
-        "commune_name": case.commune.name, "campaign_key": campaign.key, "case_id": case.id,
+        "commune_name": case.commune_name, "campaign_key": campaign.key, "case_id": case.id,
     }

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from models import AuditEvent, OutboxMessage
+from models import AuditEvent, Case, Deadline, OutboxMessage
 from notifications import outbox
 from states import Stage
-from workflow import cases, scores, signoff
+from workflow import cases, reminders, scores, signoff
 from workflow.reminders import COMPLETING_TRANSITION
 from workflow.sweep import sweep
 
@@ -115,3 +115,28 @@ def test_batched_sweep_queues_and_records_exactly_what_one_by_one_would(make, db
     assert {k for k, _, _ in kinds} == {"reminder", "overdue", "escalation"}
     assert {loc for _, loc, _ in kinds} == {"vi", "en"}
     assert {"self_assessment", "appraisal", "survey", "council_meeting"} <= {s for _, _, s in kinds}
+
+
+def test_plain_directory_names_the_same_people(make, db, now):
+    campaign = _varied(make, db, now)
+    rich, plain = reminders.Directory(campaign), reminders.Directory(campaign, plain=True)
+    planner = reminders.Planner(campaign)
+    seen = 0
+    for case in db.session.scalars(select(Case).where(Case.campaign_id == campaign.id)):
+        for stage in (*reminders.DEADLINE_STAGES, "remediation"):
+            for m in planner.moments(dt.date(2023, 11, 10)):
+                want = [(u.id, u.email, u.name, u.locale) for u in rich.recipients(case, stage, m)]
+                assert [(u.id, u.email, u.name, u.locale) for u in plain.recipients(case, stage, m)] == want
+                seen += len(want)
+    assert seen > 50
+
+
+def test_a_deadline_the_session_holds_follows_the_sweep_before_commit(make, db, now):
+    _varied(make, db, now)
+    held = db.session.scalars(select(Deadline).where(Deadline.completed_at.is_(None))).all()
+    report = sweep(now=dt.datetime(2023, 11, 3, 1, 0, tzinfo=dt.UTC))  # 08:00 in Hà Nội, not committed
+    assert report.enqueued > 0
+    stored = dict(db.session.execute(select(Deadline.__table__.c.id, Deadline.__table__.c.next_notice_at)).all())
+    assert [(d.id, d.next_notice_at) for d in held] == [(d.id, stored[d.id]) for d in held]
+    assert any(d.next_notice_at > dt.datetime(2023, 11, 3, 1, 0, tzinfo=dt.UTC) for d in held)
+    db.session.rollback()
