@@ -12,8 +12,12 @@ from flask import current_app
 from flask_mail import Connection, Mail, Message
 
 
-class _RecordingSMTP(smtplib.SMTP):
-    """Keeps the server's answer to DATA ("250 2.0.0 Ok: queued as ...") as proof of hand-over."""
+class _BatchSMTP:
+    """What a session of many messages needs from smtplib.SMTP (mixed into it and into SMTP_SSL).
+
+    Keeps the server's answer to DATA ("250 2.0.0 Ok: queued as ...") as proof of hand-over, and quotes
+    each envelope address once a batch: smtplib's mail() and rcpt() parse it on every call (~25 µs).
+    """
 
     last_data_response: str | None = None
 
@@ -22,14 +26,28 @@ class _RecordingSMTP(smtplib.SMTP):
         self.last_data_response = f"{code} {resp.decode('utf-8', 'replace') if isinstance(resp, bytes) else resp}"
         return code, resp
 
+    def mail(self, sender, options=()):
+        if any(option.lower() == "smtputf8" for option in options):
+            return super().mail(sender, options)  # it switches the command encoding, or refuses
+        self.putcmd("mail", f"FROM:{_quoteaddr(sender)}{_options(self, options)}")
+        return self.getreply()
 
-class _RecordingSMTP_SSL(smtplib.SMTP_SSL):
-    last_data_response: str | None = None
+    def rcpt(self, recip, options=()):
+        self.putcmd("rcpt", f"TO:{_quoteaddr(recip)}{_options(self, options)}")
+        return self.getreply()
 
-    def data(self, msg):
-        code, resp = super().data(msg)
-        self.last_data_response = f"{code} {resp.decode('utf-8', 'replace') if isinstance(resp, bytes) else resp}"
-        return code, resp
+
+def _options(host: smtplib.SMTP, options) -> str:
+    """ESMTP parameters as smtplib writes them (dropped if the server did not answer EHLO)."""
+    return " " + " ".join(options) if options and host.does_esmtp else ""
+
+
+class _RecordingSMTP(_BatchSMTP, smtplib.SMTP):
+    pass
+
+
+class _RecordingSMTP_SSL(_BatchSMTP, smtplib.SMTP_SSL):
+    pass
 
 
 class TimedConnection(Connection):
