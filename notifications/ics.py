@@ -36,8 +36,8 @@ def escape_text(value: str) -> str:
 
 def fold(line: str) -> str:
     """Fold at 75 octets (§3.1) without splitting a UTF-8 character."""
-    if len(line) <= 18 or len(line.encode("utf-8")) <= 75:  # most lines fit: no walk (<= 4 octets a char)
-        return line
+    if len(line) <= 18 or (len(line) <= 75 and line.isascii()) or len(line.encode("utf-8")) <= 75:
+        return line  # most lines fit: no walk (<= 4 octets a char; ASCII: one)
     out, current, size = [], [], 0
     for ch in line:
         n = len(ch.encode("utf-8"))
@@ -80,15 +80,19 @@ def vevent_lines(event: DeadlineEvent, now: dt.datetime) -> list[str]:
     return lines
 
 
-def calendar(events: Iterable[DeadlineEvent], *, now: dt.datetime, name: str | None = None,
-             method: str | None = "PUBLISH") -> str:
-    """A VCALENDAR with one all-day VEVENT per deadline, CRLF line ends."""
+@lru_cache(maxsize=64)
+def _head(name: str | None, method: str | None) -> str:
+    """The calendar's lines before its events, folded, CRLF line ends (the same for every e-mail)."""
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
     if method:
         lines.append(f"METHOD:{method}")
     if name:
         lines.append(f"X-WR-CALNAME:{escape_text(name)}")
-    for event in events:
-        lines.extend(vevent_lines(event, now))
-    lines.append("END:VCALENDAR")
     return "".join(fold(line) + "\r\n" for line in lines)
+
+
+def calendar(events: Iterable[DeadlineEvent], *, now: dt.datetime, name: str | None = None,
+             method: str | None = "PUBLISH") -> str:
+    """A VCALENDAR with one all-day VEVENT per deadline, CRLF line ends."""
+    body = "".join(fold(line) + "\r\n" for event in events for line in vevent_lines(event, now))
+    return _head(name, method) + body + "END:VCALENDAR\r\n"
