@@ -77,13 +77,13 @@ def _waiting_on_locks(engine, names) -> int:
     with engine.connect() as conn:
         return conn.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = ANY(:names) "
-            "AND wait_event_type = 'Lock'"), {"names": list(names)}).scalar()
+            "AND datname = current_database() AND wait_event_type = 'Lock'"), {"names": list(names)}).scalar()
 
 
 def _sessions_of(engine, name) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :n"),
-                            {"n": name}).scalar()
+        return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :n "
+                                 "AND datname = current_database()"), {"n": name}).scalar()
 
 
 def _stop_all(*procs):
