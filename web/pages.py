@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from numbers import Number
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
@@ -13,6 +16,7 @@ from workflow.errors import Blocker
 
 from .case_actions import pop_refusal
 from .common import action_now, case_or_404, now
+from .i18n import points
 
 bp = Blueprint("pages", __name__)
 
@@ -123,6 +127,19 @@ def case(case_id: int):
 def _strings(labels: dict) -> dict[str, str]:
     """Lazy labels translated once per page (not once per timeline row)."""
     return {key: str(label) for key, label in labels.items()}
+
+
+@bp.app_template_filter("change_value")
+def change_value(value) -> str:
+    """A value of a score change in the timeline: – for none, yes/no for flags, points for numbers.
+    A filter, not a macro: it runs twice per score change on the page."""
+    if value is None:
+        return "–"
+    if value is True or value is False:
+        return _("yes") if value else _("no")
+    if isinstance(value, Number):
+        return points(value)
+    return str(value)
 
 
 @bp.app_template_filter("file_size")

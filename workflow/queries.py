@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from models import (
     AuditEvent,
     Campaign,
+    CampaignStaff,
     Case,
     Commune,
     CouncilSeat,
@@ -196,9 +198,11 @@ class ActionView:
         return [b for b in self.blockers if b.code]
 
 
-@dataclass(frozen=True)
-class ScoreLine:
-    """One node of the criteria tree with its scores (leaves) or subtotals (areas and criteria)."""
+class ScoreLine(NamedTuple):
+    """One node of the criteria tree with its scores (leaves) or subtotals (areas and criteria).
+
+    The page's rows (this, ``EvidenceLine``, ``TimelineEntry``) are named tuples: hundreds are made per page,
+    and a tuple is made several times faster than a frozen dataclass."""
 
     code: str
     depth: int
@@ -216,8 +220,7 @@ class ScoreLine:
     evidence_count: int
 
 
-@dataclass(frozen=True)
-class EvidenceLine:
+class EvidenceLine(NamedTuple):
     id: int
     item_code: str
     file_name: str
@@ -251,8 +254,7 @@ class SignOffView:
     waiting_for: list[str]  # members who have not signed (pending sign-offs)
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
+class TimelineEntry(NamedTuple):
     seq: int
     occurred_at: dt.datetime
     action: str
@@ -314,39 +316,69 @@ def case_actions_for(case: Case, user: User) -> list[ActionView]:
             for name, blockers in cases.available_actions(case, user)]
 
 
-def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list]:
+class _Item(NamedTuple):
+    """The columns of a criteria item the case page reads; ``scoring.totals_of`` takes it as it takes the
+    model (reading rows costs a fraction of loading objects)."""
+
+    id: int
+    parent_id: int | None
+    code: str
+    depth: int
+    title_vi: str
+    max_points: Decimal
+    method: str | None
+    position: int
+
+    is_leaf = CriteriaItem.is_leaf
+
+
+class _Scores(NamedTuple):
+    """The columns of a score row ``scoring.totals_of`` reads, with the model's own rule for the final score."""
+
+    self_score: Decimal | None
+    appraised_score: Decimal | None
+    survey_score: Decimal | None
+    not_applicable: bool
+
+    final = Score.final
+
+
+_ITEMS = select(CriteriaItem.id, CriteriaItem.parent_id, CriteriaItem.code, CriteriaItem.depth,
+                CriteriaItem.title_vi, CriteriaItem.max_points, CriteriaItem.method, CriteriaItem.position)
+_SCORES = select(Score.item_id, Score.self_score, Score.appraised_score, Score.survey_score, Score.not_applicable)
+
+
+def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list[_Item]]:
     """Every node of the criteria tree in order, leaves with their scores, nodes with subtotals.
 
-    Totals come from ``scoring.case_totals`` (the one place they are computed); the rows are read as
-    plain columns, which costs a fraction of loading them as objects a second time.
+    Totals come from ``scoring.totals_of`` (the one place they are computed), fed with the same rows
+    this function reads: the items and the scores are read once, as plain columns.
     """
-    totals = scoring.case_totals(case)
-    items = db.session.execute(
-        select(CriteriaItem.id, CriteriaItem.parent_id, CriteriaItem.code, CriteriaItem.depth,
-               CriteriaItem.title_vi, CriteriaItem.max_points, CriteriaItem.method, CriteriaItem.position)
-        .where(CriteriaItem.criteria_set_id == case.campaign.criteria_set_id)
-        .order_by(CriteriaItem.position)).all()
-    scores = {row[0]: tuple(row[1:]) for row in db.session.execute(
-        select(Score.item_id, Score.self_score, Score.appraised_score, Score.survey_score, Score.not_applicable)
-        .where(Score.case_id == case.id))}
+    items = [_Item(*row) for row in db.session.execute(
+        _ITEMS.where(CriteriaItem.criteria_set_id == case.campaign.criteria_set_id)
+        .order_by(CriteriaItem.position))]
+    scores = {row[0]: _Scores(*row[1:]) for row in db.session.execute(_SCORES.where(Score.case_id == case.id))}
+    totals = scoring.totals_of(items, scores)
     evidence_counts = dict(db.session.execute(
         select(Evidence.item_id, func.count()).where(Evidence.case_id == case.id, Evidence.removed_at.is_(None))
         .group_by(Evidence.item_id)).all())
-    parent_of = {row[0]: row[1] for row in items}
+    parent_of = {i.id: i.parent_id for i in items}
     # per node: sums of [self, appraised, survey, difference], how many leaves had each, evidence files
-    sums = {row[0]: [ZERO, ZERO, ZERO, ZERO, 0, 0, 0, 0, 0] for row in items}
+    sums = {i.id: [ZERO, ZERO, ZERO, ZERO, 0, 0, 0, 0, 0] for i in items}
     leaf_values = {}
-    for item_id, _parent, _code, _depth, _title, _max, method, _pos in items:
+    for item in items:
+        method = item.method
         if method is None:
             continue
-        self_score, appraised, survey, na = scores.get(item_id, (None, None, None, False))
+        s = scores.get(item.id)
+        self_score, appraised, survey, na = s if s is not None else (None, None, None, False)
         if method != "self":
             self_score = appraised = None
         diff = appraised - self_score if appraised is not None and self_score is not None and not na else None
-        files = evidence_counts.get(item_id, 0)
-        leaf_values[item_id] = (self_score, appraised, survey, diff, bool(na), files)
+        files = evidence_counts.get(item.id, 0)
+        leaf_values[item.id] = (self_score, appraised, survey, diff, bool(na), files)
         values = (None, None, None, None) if na else (self_score, appraised, survey, diff)
-        node = item_id
+        node = item.id
         while node is not None:
             bucket = sums[node]
             for k, value in enumerate(values):
@@ -356,18 +388,18 @@ def score_lines(case: Case) -> tuple[list[ScoreLine], scoring.CaseTotals, list]:
             bucket[8] += files
             node = parent_of[node]
     lines = []
-    for item_id, _parent, code, depth, title, max_points, method, _pos in items:
-        node = totals.nodes[code]
-        if method is not None:
-            self_score, appraised, survey, diff, na, files = leaf_values[item_id]
-            final = None if na else (survey if method == "survey" else appraised)
-            lines.append(ScoreLine(code, depth, title, True, method, max_points, node.own_max, self_score,
-                                   appraised, survey, final, diff, na, files))
+    for item in items:
+        node = totals.nodes[item.code]
+        if item.method is not None:
+            self_score, appraised, survey, diff, na, files = leaf_values[item.id]
+            final = None if na else (survey if item.method == "survey" else appraised)
+            lines.append(ScoreLine(item.code, item.depth, item.title_vi, True, item.method, item.max_points,
+                                   node.own_max, self_score, appraised, survey, final, diff, na, files))
         else:
             # a subtotal only where some item below has that score (no "0,00" before anyone scored)
-            bucket = sums[item_id]
+            bucket = sums[item.id]
             lines.append(ScoreLine(
-                code, depth, title, False, None, max_points, node.own_max,
+                item.code, item.depth, item.title_vi, False, None, item.max_points, node.own_max,
                 node.self_total if bucket[4] else None, bucket[1] if bucket[5] else None,
                 bucket[2] if bucket[6] else None, node.final_total, bucket[3] if bucket[7] else None, False,
                 bucket[8]))
@@ -383,12 +415,12 @@ def evidence_lines(case: Case, items) -> dict[str, list[EvidenceLine]]:
                Evidence.locator, Evidence.uploaded_at, User.name, User.email)
         .outerjoin(User, User.id == Evidence.uploaded_by_id)
         .where(Evidence.case_id == case.id, Evidence.removed_at.is_(None))).all()
-    rows = sorted(rows, key=lambda r: (order.get(r.item_id, 0), r.id))
+    rows.sort(key=lambda r: (order.get(r[1], 0), r[0]))
     grouped: dict[str, list[EvidenceLine]] = {}
-    for r in rows:
-        grouped.setdefault(code_of.get(r.item_id, "?"), []).append(EvidenceLine(
-            r.id, code_of.get(r.item_id, "?"), r.file_name, r.size, r.media_type, r.locator,
-            r.name or r.email or "", r.uploaded_at))
+    for ev_id, item_id, file_name, size, media_type, locator, uploaded_at, name, email in rows:
+        code = code_of.get(item_id, "?")
+        grouped.setdefault(code, []).append(EvidenceLine(
+            ev_id, code, file_name, size, media_type, locator, name or email or "", uploaded_at))
     return grouped
 
 
@@ -442,19 +474,22 @@ def _as_points(value):
 def timeline(case: Case, limit: int | None = TIMELINE_CAP) -> tuple[list[TimelineEntry], int]:
     """The case's audit events, newest first (at most ``limit``), and how many there are in all."""
     total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.case_id == case.id))
-    stmt = (select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq.desc()))
+    # the columns shown, with the actor's name (the hashes and ids are not read)
+    stmt = (select(AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.action, AuditEvent.actor,
+                   AuditEvent.actor_id, AuditEvent.subject, AuditEvent.before, AuditEvent.after,
+                   User.name, User.email)
+            .outerjoin(User, User.id == AuditEvent.actor_id)
+            .where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq.desc()))
     if limit is not None:
         stmt = stmt.limit(limit)
-    events = db.session.scalars(stmt).all()
-    names = _names(e.actor_id for e in events)
     entries = []
-    for e in events:
-        after, before = e.after or {}, e.before or {}
+    for seq, occurred_at, action, actor, actor_id, subject, before, after, name, email in db.session.execute(stmt):
+        after, before = after or {}, before or {}
         reason = after.get("reason") or after.get("comment") or None
         changes = [(f, _as_points(before.get(f)), _as_points(after.get(f))) for f in _SCORE_FIELDS
-                   if e.action == "score.changed" and (f in after or f in before)]
-        entries.append(TimelineEntry(e.seq, e.occurred_at, e.action, names.get(e.actor_id, e.actor), e.actor,
-                                     e.subject, reason, changes))
+                   if action == "score.changed" and (f in after or f in before)]
+        who = (name or email) if actor_id is not None else actor
+        entries.append(TimelineEntry(seq, occurred_at, action, who, actor, subject, reason, changes))
     return entries, total or 0
 
 
@@ -470,11 +505,22 @@ def case_page(case: Case, user: User, now: dt.datetime, *, history_limit: int | 
         own_max=totals.own_max, percentage=totals.percentage, evidence=evidence,
         evidence_count=sum(len(v) for v in evidence.values()), sign_offs=sign_off_views(case),
         timeline=entries, timeline_total=total_events,
-        upcoming=reminders.case_schedule(case, now=now)[:UPCOMING_CAP], messages=case_messages(case))
+        upcoming=upcoming(case, now)[:UPCOMING_CAP], messages=case_messages(case))
 
 
 UPCOMING_CAP = 8
 MESSAGES_CAP = 20
+
+
+def upcoming(case: Case, now: dt.datetime) -> list[reminders.Notice]:
+    """``reminders.case_schedule``, with the campaign's staff rows and their users read first in one
+    statement: the schedule reads each row's user, which is then found in the session (one query per
+    user otherwise). The rows are held until the schedule is built (the session keeps them weakly)."""
+    staff = db.session.scalars(select(CampaignStaff).where(CampaignStaff.campaign_id == case.campaign_id)
+                               .options(joinedload(CampaignStaff.user))).all()
+    notices = reminders.case_schedule(case, now=now)
+    del staff
+    return notices
 
 
 def case_messages(case: Case, limit: int = MESSAGES_CAP) -> list[OutboxMessage]:
