@@ -281,13 +281,14 @@ def _leaf_count(method: str):
             .where(ITEMS.c.criteria_set_id == bindparam("cs"), ITEMS.c.method == method).scalar_subquery())
 
 
-def _blockers_select(has_evidence_of):
+def _blockers_select(has_evidence_of, stages: Sequence[str] = GUARDED_STAGES):
     """SELECT case id, blocker count FROM cases LEFT JOIN their scores, grouped by case (narrowed by the
-    caller). ``has_evidence_of(item, score)`` says whether a score row's sub-criterion has a live file."""
+    caller to cases in ``stages``: every row pays for the sums of every stage asked for).
+    ``has_evidence_of(item, score)`` says whether a score row's sub-criterion has a live file."""
     item, score = ITEMS.alias("item"), SCORES.alias("score")
     has_evidence = has_evidence_of(item, score)
     whens = []
-    for stage in GUARDED_STAGES:
+    for stage in stages:
         total = None
         for name in FORWARD_GUARDS[stage]:
             method, settled, extra = _guard_terms(name, item, score, has_evidence)
@@ -303,35 +304,50 @@ def _blockers_select(has_evidence_of):
     return stmt, item, score
 
 
-def blocker_counts(campaign: Campaign, case_ids: Sequence[int]) -> dict[int, int]:
-    """Blockers of the forward transition for each case in ``case_ids``: one aggregate query."""
-    if not case_ids:
-        return {}
+def blocker_counts(campaign: Campaign, case_ids: Sequence[int], stages: Sequence[str] | None = None
+                   ) -> dict[int, int]:
+    """Blockers of the forward transition for each case in ``case_ids``: one aggregate query.
+
+    ``stages``, when the caller knows them (the cards' rows carry their stage), are the stages of those
+    cases: the aggregate then sums only their guards (a column of the board is one stage)."""
+    guarded = tuple(s for s in GUARDED_STAGES if stages is None or s in stages)
+    if not case_ids or not guarded:
+        return dict.fromkeys(case_ids, 0)
+
+    dialect = _dialect()
 
     def build():
-        # the shown cases' live files read at once and joined on (case, sub-criterion)
-        files = (select(EVIDENCE.c.case_id, EVIDENCE.c.item_id).distinct()
-                 .where(EVIDENCE.c.case_id.in_(bindparam("ids", expanding=True)), EVIDENCE.c.removed_at.is_(None))
-                 .subquery("files"))
-        stmt, _item, score = _blockers_select(lambda item, score: files.c.item_id.is_not(None))
-        return (stmt.outerjoin(files, and_(files.c.case_id == score.c.case_id, files.c.item_id == score.c.item_id))
-                .where(CASES.c.id.in_(bindparam("ids", expanding=True)), CASES.c.stage.in_(GUARDED_STAGES))
-                .group_by(CASES.c.id, CASES.c.stage))
+        ids = bindparam("ids", expanding=True)
+        if dialect == "sqlite":
+            # SQLite looks a file up in ix_evidence_case_item where a row needs it (a blank explanation on
+            # an item requiring evidence): cheaper than reading and indexing every file of the cases
+            stmt, _item, _score = _blockers_select(_live_file_exists, guarded)
+        else:
+            # PostgreSQL would run a correlated look-up as a subplan per row: the shown cases' live files
+            # are read at once and joined on (case, sub-criterion)
+            files = (select(EVIDENCE.c.case_id, EVIDENCE.c.item_id).distinct()
+                     .where(EVIDENCE.c.case_id.in_(ids), EVIDENCE.c.removed_at.is_(None)).subquery("files"))
+            stmt, _item, score = _blockers_select(lambda item, score: files.c.item_id.is_not(None), guarded)
+            stmt = stmt.outerjoin(files, and_(files.c.case_id == score.c.case_id,
+                                              files.c.item_id == score.c.item_id))
+        return stmt.where(CASES.c.id.in_(ids), CASES.c.stage.in_(guarded)).group_by(CASES.c.id, CASES.c.stage)
 
     counts = {case_id: 0 for case_id in case_ids}
-    rows = db.session.execute(_statement(("blockers",), build), {"cs": campaign.criteria_set_id,
-                                                                  "ids": list(case_ids)})
+    rows = db.session.execute(_statement(("blockers", dialect, guarded), build),
+                              {"cs": campaign.criteria_set_id, "ids": list(case_ids)})
     counts.update({case_id: int(n or 0) for case_id, n in rows})
     return counts
 
 
+def _live_file_exists(item, score):
+    """EXISTS: the score row's sub-criterion has a live evidence file in the row's case."""
+    return exists().where(EVIDENCE.c.case_id == score.c.case_id, EVIDENCE.c.item_id == score.c.item_id,
+                          EVIDENCE.c.removed_at.is_(None))
+
+
 def _campaign_blockers():
     """(case id, blockers) of every case of the campaign ``:cid``: a derived table to sort the table by."""
-    def has_evidence_of(item, score):
-        return exists().where(EVIDENCE.c.case_id == score.c.case_id, EVIDENCE.c.item_id == score.c.item_id,
-                              EVIDENCE.c.removed_at.is_(None))
-
-    stmt, _item, _score = _blockers_select(has_evidence_of)
+    stmt, _item, _score = _blockers_select(_live_file_exists)
     # cases in a stage without guards have none: their score rows are not read
     return (stmt.where(CASES.c.campaign_id == bindparam("cid"), CASES.c.stage.in_(GUARDED_STAGES))
             .group_by(CASES.c.id, CASES.c.stage).subquery("case_blockers"))
@@ -388,7 +404,7 @@ def _cards(campaign: Campaign, rows: Sequence[Row], days: DaysLeft, *, with_dead
     """Cards of ``rows``: blockers from one aggregate query; deadlines from one query unless the rows
     carry them already (``with_deadlines``)."""
     ids = [r[0] for r in rows]
-    blockers = blocker_counts(campaign, ids)
+    blockers = blocker_counts(campaign, ids, stages={r[1] for r in rows})
     bound = {} if with_deadlines else binding_deadlines(ids)
     cards = []
     for case_id, stage, code, name, *deadline in rows:
