@@ -24,7 +24,7 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     locale: Mapped[str] = mapped_column(String(5), default="vi")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    commune_id: Mapped[int | None] = mapped_column(ForeignKey("communes.id"))
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("communes.id"), index=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
