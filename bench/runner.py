@@ -63,6 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pg-db", default="test_h6", help="ours on DB, the Django peer on DBb, the floor on DBc")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--merge", action="store_true", help="keep the results in --out of the benchmarks "
+                        "not run now (each result carries its own date and size)")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-run-"))
@@ -85,17 +87,25 @@ def main(argv=None) -> int:
             continue
         report = json.loads(out.read_text(encoding="utf-8"))
         rows = report["rows"] if "rows" in report else _board_rows(report)
-        results.append({"benchmark": name, "seconds": round(seconds, 1), "load_average_before": load_before,
+        results.append({"benchmark": name, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                        "quick": args.quick, "seconds": round(seconds, 1), "load_average_before": load_before,
                         "load_average_after": common.load_average(), "rows": rows,
                         **{k: report[k] for k in ("fixture", "database", "method") if k in report}})
 
+    if args.merge and args.out.exists():
+        ran = {b["benchmark"] for b in results}
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        kept = [b | {"date": b.get("date", previous.get("date")), "quick": b.get("quick", previous.get("quick"))}
+                for b in previous.get("benchmarks", []) if b["benchmark"] not in ran]
+        results = kept + results
     table = [r | {"benchmark": b["benchmark"]} for b in results for r in b["rows"]]
     print(f"\n{'what':<84} {'value':>12} {'unit':<7} {'target':<14} verdict")
     for r in table:
         value = "-" if r["value"] is None else f"{r['value']:,.3f}".rstrip("0").rstrip(".")
         verdict = "" if r["met"] is None else ("met" if r["met"] else "MISSED")
         print(f"{r['name'][:84]:<84} {value:>12} {r['unit']:<7} {r['target_text'] or '':<14} {verdict}")
-    report = {"date": started_at.isoformat(timespec="seconds"), "quick": args.quick,
+    report = {"date": started_at.isoformat(timespec="seconds"),
+              "quick": all(b.get("quick") for b in results),  # per benchmark: each result's own "quick"
               "machine": common.machine(), "load_average_end": common.load_average(),
               "sqlite": {"journal_mode": common.SQLITE_JOURNAL, "synchronous": common.SQLITE_SYNCHRONOUS},
               "benchmarks": results, "failures": failures}
