@@ -41,6 +41,16 @@ TINY_TREE = [
     ]),
 ]
 
+# the seed plan's reminder policy: notices 5, 2 and 0 working days before, overdue notices, two escalations
+REMINDER_POLICY = {
+    "before_working_days": [5, 2, 0],
+    "overdue_notice": True,
+    "escalations": [
+        {"after_working_days": 2, "to": ["commune_chair", "secretariat_head"]},
+        {"after_working_days": 5, "to": ["authority_leader"]},
+    ],
+}
+
 DUES = {
     "self_assessment": "2023-11-10",
     "appraisal": "2023-12-15",

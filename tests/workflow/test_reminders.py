@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from states import Stage
+from tests.factories import REMINDER_POLICY
 from workflow import cases, reminders, signoff
 from workflow.calendar import WorkingCalendar
 from workflow.reminders import Policy
@@ -17,14 +18,7 @@ from workflow.reminders import Policy
 D = dt.date
 HN = ZoneInfo("Asia/Ho_Chi_Minh")
 NOW = dt.datetime(2023, 11, 1, 2, 0, tzinfo=dt.UTC)  # 1/11/2023 09:00 in Hà Nội
-POLICY = {
-    "before_working_days": [5, 2, 0],
-    "overdue_notice": True,
-    "escalations": [
-        {"after_working_days": 2, "to": ["commune_chair", "secretariat_head"]},
-        {"after_working_days": 5, "to": ["authority_leader"]},
-    ],
-}
+POLICY = REMINDER_POLICY
 
 # (local date it goes out, kind, level) per due, hand-counted on the calendar
 SELF_ASSESSMENT = [(D(2023, 11, 3), "reminder", 5), (D(2023, 11, 8), "reminder", 2),

@@ -12,19 +12,13 @@ from sqlalchemy import event, func, select
 
 from models import AuditEvent, Deadline, OutboxMessage, SchedulerState
 from states import Stage
+from tests.factories import REMINDER_POLICY
 from workflow import audit, cases
 from workflow.sweep import sweep
 
 HN = ZoneInfo("Asia/Ho_Chi_Minh")
 K = "tiny-2023.example.vn"
-POLICY = {
-    "before_working_days": [5, 2, 0],
-    "overdue_notice": True,
-    "escalations": [
-        {"after_working_days": 2, "to": ["commune_chair", "secretariat_head"]},
-        {"after_working_days": 5, "to": ["authority_leader"]},
-    ],
-}
+POLICY = REMINDER_POLICY
 
 
 def local(month, day, hour=8, minute=0):

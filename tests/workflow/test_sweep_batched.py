@@ -15,19 +15,13 @@ from sqlalchemy import func, select
 from models import AuditEvent, Case, Deadline, OutboxMessage
 from notifications import outbox
 from states import Stage
+from tests.factories import REMINDER_POLICY
 from workflow import cases, reminders, scores, signoff
 from workflow.reminders import COMPLETING_TRANSITION
 from workflow.sweep import sweep
 
 HN = ZoneInfo("Asia/Ho_Chi_Minh")
-POLICY = {
-    "before_working_days": [5, 2, 0],
-    "overdue_notice": True,
-    "escalations": [
-        {"after_working_days": 2, "to": ["commune_chair", "secretariat_head"]},
-        {"after_working_days": 5, "to": ["authority_leader"]},
-    ],
-}
+POLICY = REMINDER_POLICY
 COLUMNS = ("key", "kind", "case_id", "deadline_id", "stage", "level", "recipient_user_id", "recipient", "locale",
            "subject", "body_text", "body_html", "ics", "status", "attempts", "scheduled_for", "next_attempt_at",
            "created_at")
