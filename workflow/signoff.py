@@ -14,7 +14,7 @@ from models import Case, CouncilSeat, CriteriaItem, Evidence, Score, Signature, 
 from states import TRANSITIONS, IllegalTransition, next_stage
 
 from . import access, audit, events, txn
-from .errors import Blocker, InvalidInput, NotFound, TransitionRefused
+from .errors import Blocker, Conflict, InvalidInput, NotFound, TransitionRefused
 from .guards import GUARDS
 from .stage_change import apply_transition
 from .txn import check_version, flush, guarded, touch
@@ -47,6 +47,14 @@ def pending_for_many(case_ids: list[int]) -> dict[int, SignOff]:
         for sign_off in db.session.scalars(_PENDING_MANY, {"case_ids": case_ids[i:i + 1000]}):
             found.setdefault(sign_off.case_id, sign_off)
     return found
+
+
+_VERSION = select(Case.version).where(Case.id == bindparam("case_id"))
+
+
+def _moved_on(case: Case) -> bool:
+    """Whether the case was changed (and committed) by someone else since this session read it."""
+    return txn.connection().execute(_VERSION, {"case_id": case.id}).scalar() != case.version
 
 
 def quorum_needed(quorum: str | int, members: int) -> int:
@@ -139,6 +147,8 @@ def sign(case: Case, member: User, decision: str, *, now: dt.datetime, comment: 
     access.require_council_seat(member, case)
     sign_off = pending_for(case)
     if sign_off is None:
+        if _moved_on(case):  # e.g. a double-submitted signature: the first one closed the sign-off
+            raise Conflict()
         raise NotFound("There is no pending sign-off for this case.")
     if any(s.user_id == member.id for s in sign_off.signatures):
         raise InvalidInput("You have already signed this sign-off.")

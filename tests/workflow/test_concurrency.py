@@ -119,6 +119,33 @@ def test_two_last_approvals_at_once_fire_the_transition_exactly_once(make, db, n
     assert audit.verify().ok
 
 
+def test_a_signature_on_a_case_someone_else_just_moved_on_is_a_conflict(make, db, now):
+    """The loser of a double-submitted signature may arrive after the winner committed: no sign-off is pending
+    any more, but what they saw is stale, so they get a conflict, not 'no pending sign-off'."""
+    case = _one_approval_short(make, db, now)
+    case_id, late, first = case.id, make.council[1], make.council[2].id
+    stale_version = case.version
+    app = current_app._get_current_object()
+
+    def winner():
+        with app.app_context():
+            signoff.sign(db.session.get(Case, case_id), db.session.get(User, first), "approve", now=now)
+            txn.commit()
+            db.session.remove()
+
+    thread = threading.Thread(target=winner)
+    thread.start()
+    thread.join(timeout=60)
+    assert case.version == stale_version  # this session still holds what it read before
+    with pytest.raises(Conflict):
+        signoff.sign(case, late, "approve", now=now)
+    db.session.rollback()
+    assert db.session.get(Case, case_id).stage == "publication"
+    assert db.session.scalar(select(func.count()).select_from(Signature)) == 3
+    with pytest.raises(signoff.NotFound):  # now up to date: there really is no pending sign-off
+        signoff.sign(db.session.get(Case, case_id), late, "approve", now=now)
+
+
 def test_a_double_submitted_signature_is_a_conflict_not_a_crash(make, db, now):
     case = _one_approval_short(make, db, now)
     case_id, member_id = case.id, make.council[1].id
