@@ -112,7 +112,8 @@ def test_the_proposal_loads_as_a_plan_with_its_cases_and_audit_events(source, db
     assert {d.stage: d.raw for d in new.stage_dues}["self_assessment"] == "2024-11-11"
     assert {s.user.email for s in new.council} == {s.user.email for s in source.council}
 
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.seq > before)).all()
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.seq > before)
+                                .order_by(AuditEvent.seq)).all()
     actions = [e.action for e in events]
     assert actions.count("campaign.created") == 1 and actions[-1] == "campaign.rolled_over"
     assert actions.count("user.created") == 0  # the same people, no new accounts
