@@ -139,7 +139,7 @@ def fire_many(waiting: list[Case], transition: str, actor: User | None, *, now: 
     campaign = waiting[0].campaign
     if campaign.needs_sign_off(transition) or any(c.campaign_id != campaign.id for c in waiting):
         return sum(fire(case, transition, actor, now=now).fired for case in waiting)
-    pending = _with_pending_sign_off([c.id for c in waiting])
+    pending = signoff.pending_for_many([c.id for c in waiting])
     for case in waiting:
         access.require_fire(actor, case, spec)
         try:
@@ -148,20 +148,12 @@ def fire_many(waiting: list[Case], transition: str, actor: User | None, *, now: 
             raise TransitionRefused(transition, [Blocker("", str(exc))]) from None
         blockers = [b for name in spec.guards for b in GUARDS[name](case)]
         if case.id in pending:
-            blockers.append(signoff._awaiting(signoff.pending_for(case)))
+            blockers.append(signoff._awaiting(pending[case.id]))
         if blockers:
             raise TransitionRefused(transition, blockers)
     apply_transitions(waiting, spec.name, spec.source, spec.dest, actor, now=now)
     flush()
     return len(waiting)
-
-
-def _with_pending_sign_off(case_ids: list[int]) -> set[int]:
-    found: set[int] = set()
-    for i in range(0, len(case_ids), 2000):  # bounded IN lists
-        found.update(db.session.scalars(select(SignOff.case_id).where(
-            SignOff.case_id.in_(case_ids[i:i + 2000]), SignOff.status == "pending")))
-    return found
 
 
 def available_actions(case: Case, actor: User) -> list[tuple[str, list[Blocker]]]:

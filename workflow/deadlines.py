@@ -11,6 +11,7 @@ from models import Campaign, CampaignStageDue, Case, Deadline, db
 
 from .calendar import WorkingCalendar
 from .reminders import first_notice_at
+from .txn import in_chunks
 
 
 def calendar_of(campaign: Campaign) -> WorkingCalendar:
@@ -57,11 +58,12 @@ _COMPLETE = (update(_DEADLINES)
              .values(completed_at=bindparam("now"), next_notice_at=None))
 
 
-def _forget_loaded(case_id: int) -> None:
-    """Expire the case's Deadline objects already in the session: their rows were just written in SQL."""
+def _forget_loaded(case_id: int | None = None) -> None:
+    """Expire the Deadline objects already in the session (of one case, or all): their rows were just
+    written in SQL."""
     session = db.session()
     for obj in list(session.identity_map.values()):
-        if type(obj) is Deadline and obj.__dict__.get("case_id", case_id) == case_id:
+        if type(obj) is Deadline and (case_id is None or obj.__dict__.get("case_id", case_id) == case_id):
             session.expire(obj)
 
 
@@ -103,7 +105,7 @@ def open_stage_deadlines(campaign: Campaign, case_ids: list[int], stage: str,
               "explanation": rolled.explanation, "next_notice_at": first_notice_at(campaign, rolled.date)}
     mine = (Deadline.stage == stage, Deadline.kind == "stage", Deadline.round == 0)
     reopened: set[int] = set()
-    for chunk in _chunks(case_ids):
+    for chunk in in_chunks(case_ids):
         found = db.session.execute(select(Deadline.id, Deadline.case_id)
                                    .where(Deadline.case_id.in_(chunk), *mine)).all()
         if found:  # ORM-enabled: rows of these cases already in the session see the new values too
@@ -141,25 +143,17 @@ def complete_open_in_stage(campaign_id: int, stage: str, now: dt.datetime) -> No
         update(_DEADLINES).where(_DEADLINES.c.case_id.in_(in_stage), _DEADLINES.c.stage == stage,
                                  _DEADLINES.c.completed_at.is_(None))
         .values(completed_at=now, next_notice_at=None))
-    session = db.session()
-    for obj in list(session.identity_map.values()):
-        if type(obj) is Deadline:
-            session.expire(obj)
+    _forget_loaded()
 
 
 def complete_open_many(case_ids: list[int], stage: str, now: dt.datetime) -> None:
     """``complete_open`` for many cases: one UPDATE per 2,000 cases (rows in the session updated too)."""
-    for chunk in _chunks(case_ids):
+    for chunk in in_chunks(case_ids):
         # a completed stage sends nothing more
         db.session.execute(update(Deadline).where(Deadline.case_id.in_(chunk), Deadline.stage == stage,
                                                   Deadline.completed_at.is_(None))
                            .values(completed_at=now, next_notice_at=None))
 
-
-def _chunks(ids: list[int], size: int = 2000):
-    """Bounded IN lists."""
-    for i in range(0, len(ids), size):
-        yield ids[i:i + size]
 
 
 def of_case(case: Case) -> list[Deadline]:

@@ -155,8 +155,7 @@ def blockers_many(name: str, cases: Sequence[Case]) -> dict[int, tuple[Blocker, 
     for set_id, ids in by_set.items():
         leaves = db.session.execute(_leaves_statement(), {"set_id": set_id, "method": method}).all()
         codes = {item_id: code for item_id, code in leaves}
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i:i + _CHUNK]
+        for chunk in txn.in_chunks(ids, _CHUNK):
             params = {"case_ids": chunk, "set_id": set_id, "method": method}
             counts = dict(db.session.execute(_count_statement(column), params).all())
             partial = [c for c, n in counts.items() if n < len(leaves)]

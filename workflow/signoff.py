@@ -20,10 +20,9 @@ from .stage_change import apply_transition
 from .txn import check_version, flush, guarded, touch
 
 # built once: fire, readiness and the sweep ask this for every case
-_PENDING = select(SignOff).where(SignOff.case_id == bindparam("case_id"), SignOff.status == "pending")
-
-
-_PENDING_ID = select(SignOff.id).where(SignOff.case_id == bindparam("case_id"), SignOff.status == "pending")
+_OF_CASE = (SignOff.case_id == bindparam("case_id"), SignOff.status == "pending")
+_PENDING = select(SignOff).where(*_OF_CASE)
+_PENDING_ID = select(SignOff.id).where(*_OF_CASE)
 
 
 def pending_for(case: Case) -> SignOff | None:
@@ -43,8 +42,8 @@ def pending_for_many(case_ids: list[int]) -> dict[int, SignOff]:
     ``open_sign_off`` keeps it to one pending sign-off a case; were there two, the first read is kept.
     """
     found: dict[int, SignOff] = {}
-    for i in range(0, len(case_ids), 1000):  # bounded IN lists
-        for sign_off in db.session.scalars(_PENDING_MANY, {"case_ids": case_ids[i:i + 1000]}):
+    for chunk in txn.in_chunks(case_ids, 1000):
+        for sign_off in db.session.scalars(_PENDING_MANY, {"case_ids": chunk}):
             found.setdefault(sign_off.case_id, sign_off)
     return found
 

@@ -12,6 +12,7 @@ from states import Stage
 
 from . import audit, deadlines, events
 from .errors import Conflict
+from .txn import in_chunks
 
 _CASES = Case.__table__
 _MOVE = (update(_CASES)
@@ -112,8 +113,7 @@ def _move_all(waiting: list[Case], dest: Stage, now: dt.datetime, *, clear_revis
         by_version.setdefault(case.version, []).append(case.id)
     table = Case.__table__
     for version, ids in by_version.items():
-        for i in range(0, len(ids), 2000):  # bounded IN lists
-            chunk = ids[i:i + 2000]
+        for chunk in in_chunks(ids):
             moved = db.session.execute(update(table).where(table.c.id.in_(chunk), table.c.version == version)
                                        .values(version=version + 1, **values)).rowcount
             if moved != len(chunk):  # a case changed since it was read: nothing of the start stays

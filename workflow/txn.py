@@ -26,6 +26,12 @@ def touch(case: Case, now: dt.datetime) -> None:
     flag_modified(case, "updated_at")
 
 
+def in_chunks(ids: list, size: int = 2000):
+    """Slices of ``ids`` for bounded ``IN`` lists (SQLite's and the drivers' parameter limits)."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
 def connection():
     """The session's connection for a prebuilt Core statement, after what autoflush would have flushed.
 
