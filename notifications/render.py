@@ -128,42 +128,63 @@ def render_case_message(*, kind: str, locale: str, level: int, facts: dict, base
         raise ValueError(f"unknown message kind {kind!r}")
     locale = locale_of(locale)
     env = environment()
+    due = _due_of(facts)
+    texts = _texts(recipient_name, facts, base_url)
+    context = _context(kind, level, locale, facts, due, texts)
+    subject = _one_line(env.get_template(f"{locale}/case_subject.txt").render(context))
+    text = env.get_template(f"{locale}/case.txt").render(context)
+    html = env.get_template(f"{locale}/case.html").render(context)
+    return Rendered(subject=subject, text=text, html=html,
+                    ics=_deadline_ics(locale, facts, due, texts, deadline_id, now))
+
+
+def _due_of(facts: dict) -> dt.date | None:
     due = facts.get("due")
-    if isinstance(due, str):
-        due = dt.date.fromisoformat(due)
-    url = case_url(base_url, facts.get("case_id"))
+    return dt.date.fromisoformat(due) if isinstance(due, str) else due
+
+
+def _texts(recipient_name: str, facts: dict, base_url: str) -> dict[str, str]:
+    """The texts a case message prints as given, by name (in ``CaseMessages.SLOTS`` order)."""
+    return {"recipient_name": recipient_name, "commune_name": facts.get("commune_name") or "",
+            "campaign_key": facts.get("campaign_key") or "", "case_url": case_url(base_url, facts.get("case_id")),
+            "explanation": facts.get("explanation") or "", "reason": facts.get("reason") or ""}
+
+
+def _context(kind: str, level: int, locale: str, facts: dict, due: dt.date | None, texts: dict) -> dict:
+    """What the case message templates are rendered with (``texts``: the given texts, or their slots)."""
     missing = list(facts.get("missing") or [])
-    context = {
+    return {
         "kind": kind,
         "level": level,
-        "recipient_name": recipient_name,
-        "commune_name": facts.get("commune_name") or "",
-        "campaign_key": facts.get("campaign_key") or "",
+        "recipient_name": texts["recipient_name"],
+        "commune_name": texts["commune_name"],
+        "campaign_key": texts["campaign_key"],
         "stage": facts.get("stage"),
         "stage_title": stage_title(facts.get("stage"), locale),
         "due": due,
         "plan_due": facts.get("plan_due"),
-        "explanation": facts.get("explanation") or "",
+        "explanation": texts["explanation"],
         "working_days_left": facts.get("working_days_left"),
         "days_late": facts.get("days_late"),
         "missing_summary": summarise_missing(missing, locale),
         "missing": missing,
-        "case_url": url,
-        "reason": facts.get("reason") or "",
+        "case_url": texts["case_url"],
+        "reason": texts["reason"],
     }
-    subject = _one_line(env.get_template(f"{locale}/case_subject.txt").render(context))
-    text = env.get_template(f"{locale}/case.txt").render(context)
-    html = env.get_template(f"{locale}/case.html").render(context)
-    attachment = None
-    if due is not None:
-        summary = (f"Hạn {context['stage_title']} — {context['commune_name']}" if locale == "vi"
-                   else f"Due: {context['stage_title']} — {context['commune_name']}")
-        event = ics.DeadlineEvent(
-            uid=ics.deadline_uid(deadline_id, facts.get("case_id"), facts.get("stage")),
-            due=due, summary=summary, description="\n".join(x for x in (context["explanation"], url) if x),
-            url=url)
-        attachment = ics.calendar([event], now=now)
-    return Rendered(subject=subject, text=text, html=html, ics=attachment)
+
+
+def _deadline_ics(locale: str, facts: dict, due: dt.date | None, texts: dict, deadline_id: int | None,
+                  now: dt.datetime) -> str | None:
+    """The deadline's calendar entry attached to a case message (None without a due date)."""
+    if due is None:
+        return None
+    title = stage_title(facts.get("stage"), locale)
+    commune, url = texts["commune_name"], texts["case_url"]
+    summary = f"Hạn {title} — {commune}" if locale == "vi" else f"Due: {title} — {commune}"
+    event = ics.DeadlineEvent(
+        uid=ics.deadline_uid(deadline_id, facts.get("case_id"), facts.get("stage")),
+        due=due, summary=summary, description="\n".join(x for x in (texts["explanation"], url) if x), url=url)
+    return ics.calendar([event], now=now)
 
 
 class CaseMessages:
@@ -189,12 +210,9 @@ class CaseMessages:
         if kind not in KINDS:
             raise ValueError(f"unknown message kind {kind!r}")
         locale = locale_of(locale)
-        due = facts.get("due")
-        if isinstance(due, str):
-            due = dt.date.fromisoformat(due)
-        url = case_url(base_url, facts.get("case_id"))
-        values = (recipient_name, facts.get("commune_name") or "", facts.get("campaign_key") or "", url,
-                  facts.get("explanation") or "", facts.get("reason") or "")
+        due = _due_of(facts)
+        texts = _texts(recipient_name, facts, base_url)
+        values = tuple(texts.values())
         # an empty text goes into the shape itself (a template may test it); a given one into a slot
         key = (kind, locale, level, facts.get("stage"), due, facts.get("plan_due"), facts.get("working_days_left"),
                facts.get("days_late"), tuple(facts.get("missing") or ()),
@@ -205,52 +223,28 @@ class CaseMessages:
                 self._shapes.clear()
             shape = self._shapes[key] = self._shape(kind, locale, level, facts, due, values)
         subject, text, html = shape
-        texts = [str(v) for v in values]
-        rendered_subject = _one_line(_fill(subject, texts))
-        body = _fill(text, texts)
+        rendered_subject = _one_line(_fill(subject, values))
+        body = _fill(text, values)
         markup = _fill(html, [escape(v) for v in values])
         return Rendered(subject=rendered_subject, text=body, html=markup,
-                        ics=self._attachment(locale, facts, due, values[1], values[4], url, deadline_id, now))
+                        ics=self._attachment(locale, facts, due, texts, deadline_id, now))
 
     def _shape(self, kind, locale, level, facts, due, values) -> tuple:
         env = environment()
-        slot = {name: (f"\x00{i}\x00" if v else v) for i, (name, v) in enumerate(zip(self.SLOTS, values, strict=True))}
-        missing = list(facts.get("missing") or [])
-        context = {
-            "kind": kind,
-            "level": level,
-            "recipient_name": slot["recipient_name"],
-            "commune_name": slot["commune_name"],
-            "campaign_key": slot["campaign_key"],
-            "stage": facts.get("stage"),
-            "stage_title": stage_title(facts.get("stage"), locale),
-            "due": due,
-            "plan_due": facts.get("plan_due"),
-            "explanation": slot["explanation"],
-            "working_days_left": facts.get("working_days_left"),
-            "days_late": facts.get("days_late"),
-            "missing_summary": summarise_missing(missing, locale),
-            "missing": missing,
-            "case_url": slot["case_url"],
-            "reason": slot["reason"],
-        }
+        slots = {name: (f"\x00{i}\x00" if v else v) for i, (name, v) in enumerate(zip(self.SLOTS, values, strict=True))}
+        context = _context(kind, level, locale, facts, due, slots)
         return tuple(self._SLOT.split(env.get_template(f"{locale}/{name}").render(context))
                      for name in ("case_subject.txt", "case.txt", "case.html"))
 
-    def _attachment(self, locale, facts, due, commune_name, explanation, url, deadline_id, now) -> str | None:
+    def _attachment(self, locale, facts, due, texts, deadline_id, now) -> str | None:
         """The deadline's .ics, as ``render_case_message`` builds it; kept while the same one recurs."""
         if due is None:
             return None
-        key = (locale, facts.get("stage"), facts.get("case_id"), due, commune_name, explanation, url,
-               deadline_id, now)
+        key = (locale, facts.get("stage"), facts.get("case_id"), due, texts["commune_name"], texts["explanation"],
+               texts["case_url"], deadline_id, now)
         if self._ics is not None and self._ics[0] == key:
             return self._ics[1]
-        title = stage_title(facts.get("stage"), locale)
-        summary = f"Hạn {title} — {commune_name}" if locale == "vi" else f"Due: {title} — {commune_name}"
-        event = ics.DeadlineEvent(
-            uid=ics.deadline_uid(deadline_id, facts.get("case_id"), facts.get("stage")),
-            due=due, summary=summary, description="\n".join(x for x in (explanation, url) if x), url=url)
-        attachment = ics.calendar([event], now=now)
+        attachment = _deadline_ics(locale, facts, due, texts, deadline_id, now)
         self._ics = (key, attachment)
         return attachment
 
