@@ -53,8 +53,8 @@ class Ours:
             return {"synchronous_commit": db.session.execute(common_text("SHOW synchronous_commit")).scalar()}
 
     def advance(self, case_ids: list[int], forward) -> float:
-        from models import Case, User, db
-        from workflow import cases, txn
+        from models import Case, db
+        from workflow import cases, txn, users
 
         built = self.built
         with self.app.app_context():
@@ -62,8 +62,8 @@ class Ours:
             for case_id in case_ids:
                 for name, who in forward:
                     case = db.session.get(Case, case_id)
-                    actor = db.session.get(User, built.officer_of[case_id] if who == "officer"
-                                           else built.secretariat_id)
+                    # the actor as a request loads it (Flask-Login's user loader, the API's token check)
+                    actor = users.signed_in(built.officer_of[case_id] if who == "officer" else built.secretariat_id)
                     result = cases.fire(case, name, actor, now=NOW, expected_version=case.version)
                     if not result.fired:
                         raise RuntimeError(f"{name} did not fire on case {case_id}")

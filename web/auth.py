@@ -18,7 +18,7 @@ from werkzeug.security import generate_password_hash
 from wtforms import BooleanField, EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length
 
-from models import User, db
+from models import User
 from states import Role
 from workflow import login_throttle, queries, txn, users
 
@@ -41,7 +41,7 @@ class LoginForm(FlaskForm):
 def _load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
         return None
-    return db.session.get(User, int(user_id))
+    return users.signed_in(int(user_id))
 
 
 def init_app(app) -> None:

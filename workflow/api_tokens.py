@@ -15,6 +15,7 @@ from models import ApiToken, User, db
 
 from . import audit
 from .errors import InvalidInput, NotFound
+from .users import signed_in
 
 PREFIX = "cchc_"
 NAME_MAX = 100
@@ -68,8 +69,11 @@ def authenticate(raw: str | None, *, now: dt.datetime) -> User | None:
         return None
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_sha256 == digest(raw),
                                                    ApiToken.revoked_at.is_(None)))
-    if row is None or not row.user.is_active:
+    if row is None:
+        return None
+    user = signed_in(row.user_id)
+    if user is None or not user.is_active:
         return None
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
         row.last_used_at = now
-    return row.user
+    return user

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 
@@ -97,9 +98,26 @@ def _append(rows: list[dict], head: _Head, seq: int, last_hash: str) -> None:
     head.seq, head.last_hash = seq, last_hash
 
 
+class Appended(NamedTuple):
+    """An event ``record`` appended: its row as written (the row itself is not loaded into the session)."""
+
+    seq: int
+    occurred_at: dt.datetime
+    actor_id: int | None
+    actor: str
+    action: str
+    campaign_id: int | None
+    case_id: int | None
+    subject: str | None
+    before: dict | None
+    after: dict | None
+    prev_hash: str
+    hash: str
+
+
 def record(action: str, *, actor: User | None, now: dt.datetime, case=None, campaign_id: int | None = None,
-           subject: str | None = None, before: dict | None = None, after: dict | None = None) -> AuditEvent:
-    """Append one event to the chain in the current transaction; returns it (not attached to the session)."""
+           subject: str | None = None, before: dict | None = None, after: dict | None = None) -> Appended:
+    """Append one event to the chain in the current transaction; returns what was written."""
     head = _head_for_this_transaction()
     if case is not None:
         campaign_id = case.campaign_id
@@ -115,7 +133,7 @@ def record(action: str, *, actor: User | None, now: dt.datetime, case=None, camp
            "campaign_id": campaign_id, "case_id": case_id, "subject": subject, "before": before_j,
            "after": after_j, "prev_hash": head.last_hash, "hash": digest}
     _append([row], head, seq, digest)
-    return AuditEvent(**row)
+    return Appended(**row)
 
 
 @dataclass(frozen=True)

@@ -59,20 +59,21 @@ class RolledDate:
     explanation_vi: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class WorkingCalendar:
+    """A plan's working calendar (immutable, so it can be shared and its answers kept)."""
+
     country: str = "VN"
     extra_holidays: frozenset[dt.date] = field(default_factory=frozenset)
     extra_working_days: frozenset[dt.date] = field(default_factory=frozenset)
 
     @classmethod
     def from_plan(cls, block: dict | None) -> WorkingCalendar:
+        """The calendar of a plan's ``calendar`` block; one object per distinct block (every transition
+        asks for its campaign's)."""
         block = block or {}
-        return cls(
-            country=block.get("country") or "VN",
-            extra_holidays=frozenset(parse_due(d) for d in block.get("extra_holidays") or []),
-            extra_working_days=frozenset(parse_due(d) for d in block.get("extra_working_days") or []),
-        )
+        return _from_plan(block.get("country") or "VN", tuple(block.get("extra_holidays") or ()),
+                          tuple(block.get("extra_working_days") or ()))
 
     def _nat(self, day: dt.date) -> holidays.HolidayBase:
         return _national(self.country, day.year)
@@ -104,6 +105,9 @@ class WorkingCalendar:
 
     def roll_forward(self, day: dt.date) -> RolledDate:
         """Art. 148: a due date on a non-working day moves to the next working day."""
+        return _rolled(self, day)
+
+    def _roll_forward(self, day: dt.date) -> RolledDate:
         if self.is_working_day(day):
             return RolledDate(day, f"due {day.isoformat()}: as the plan says",
                               f"hạn {day:%d/%m/%Y}: theo kế hoạch")
@@ -149,3 +153,14 @@ class WorkingCalendar:
             if self.is_working_day(current):
                 count += 1
         return sign * count
+
+
+@lru_cache(maxsize=256)
+def _from_plan(country: str, holidays_: tuple[str, ...], working: tuple[str, ...]) -> WorkingCalendar:
+    return WorkingCalendar(country, frozenset(parse_due(d) for d in holidays_),
+                           frozenset(parse_due(d) for d in working))
+
+
+@lru_cache(maxsize=4096)
+def _rolled(cal: WorkingCalendar, day: dt.date) -> RolledDate:
+    return cal._roll_forward(day)

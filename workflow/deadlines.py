@@ -6,17 +6,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from models import Campaign, CampaignStageDue, Case, Deadline, db
 
 from .calendar import WorkingCalendar
-from .reminders import first_notice_at
+from .reminders import calendar_of, first_notice_at
 from .txn import in_chunks
-
-
-def calendar_of(campaign: Campaign) -> WorkingCalendar:
-    return WorkingCalendar.from_plan(campaign.calendar)
-
 
 _PLAN_DUE = select(CampaignStageDue.due).where(CampaignStageDue.campaign_id == bindparam("campaign_id"),
                                              CampaignStageDue.stage == bindparam("stage"))
@@ -43,15 +39,22 @@ class Opened:
 
 
 _DEADLINES = Deadline.__table__
-_REOPEN = (update(_DEADLINES)
-           .where(_DEADLINES.c.case_id == bindparam("k_case"), _DEADLINES.c.stage == bindparam("k_stage"),
-                  _DEADLINES.c.kind == "stage", _DEADLINES.c.round == 0)
-           .values(completed_at=None, plan_due=bindparam("plan_due"), due=bindparam("due"),
-                   explanation=bindparam("explanation"), next_notice_at=bindparam("next_notice_at")))
-_INSERT = insert(_DEADLINES).values(case_id=bindparam("k_case"), stage=bindparam("k_stage"), kind="stage",
-                                    round=0, plan_due=bindparam("plan_due"), due=bindparam("due"),
-                                    explanation=bindparam("explanation"),
-                                    next_notice_at=bindparam("next_notice_at"))  # created_at: its default
+
+
+def _open_statement(dialect_insert):
+    """INSERT the (case, stage) row, or reopen it where the case had it (a stage entered again after a
+    reopen or a revision): one statement either way, on the deadlines' unique key."""
+    stmt = dialect_insert(_DEADLINES).values(case_id=bindparam("k_case"), stage=bindparam("k_stage"), kind="stage",
+                                              round=0, plan_due=bindparam("plan_due"), due=bindparam("due"),
+                                              explanation=bindparam("explanation"),
+                                              next_notice_at=bindparam("next_notice_at"))  # created_at: its default
+    return stmt.on_conflict_do_update(
+        index_elements=[_DEADLINES.c.case_id, _DEADLINES.c.stage, _DEADLINES.c.kind, _DEADLINES.c.round],
+        set_={"completed_at": None, "plan_due": stmt.excluded.plan_due, "due": stmt.excluded.due,
+              "explanation": stmt.excluded.explanation, "next_notice_at": stmt.excluded.next_notice_at})
+
+
+_OPEN = {"sqlite": _open_statement(sqlite.insert), "postgresql": _open_statement(postgresql.insert)}
 _COMPLETE = (update(_DEADLINES)
              .where(_DEADLINES.c.case_id == bindparam("k_case"), _DEADLINES.c.stage == bindparam("k_stage"),
                     _DEADLINES.c.completed_at.is_(None))
@@ -70,8 +73,8 @@ def _forget_loaded(case_id: int | None = None) -> None:
 def open_stage_deadline(case: Case, stage: str, cal: WorkingCalendar | None = None) -> Opened | None:
     """Open (or reopen) the plan's deadline for ``stage``; None when the plan sets no due for it.
 
-    One UPDATE of the (case, stage) row, or one INSERT when the case never had it: the fire path's
-    statements are written directly, in the caller's transaction.
+    One statement (an upsert of the (case, stage) row), written directly in the caller's transaction:
+    this is every transition's path.
     """
     plan_due = _plan_due(case.campaign, stage)
     if plan_due is None:
@@ -84,8 +87,7 @@ def open_stage_deadline(case: Case, stage: str, cal: WorkingCalendar | None = No
     params = {"k_case": case.id, "k_stage": stage, "plan_due": plan_due, "due": opened.due,
               "explanation": opened.explanation, "next_notice_at": opened.next_notice_at}
     conn = db.session.connection()
-    if conn.execute(_REOPEN, params).rowcount == 0:
-        conn.execute(_INSERT, params)
+    conn.execute(_OPEN[conn.dialect.name], params)
     _forget_loaded(case.id)
     return opened
 

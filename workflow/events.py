@@ -30,7 +30,8 @@ class StageChanged(Event):
     transition: str
     source: str
     dest: str
-    actor: str
+    actor: str  # the e-mail, or audit.SYSTEM
+    actor_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,7 @@ def check_integrity(actor: User, *, now: dt.datetime) -> IntegrityCheck:
     return _as_check(event)
 
 
-def _as_check(event: AuditEvent) -> IntegrityCheck:
+def _as_check(event: AuditEvent | audit.Appended) -> IntegrityCheck:
     a = event.after or {}
     return IntegrityCheck(ok=bool(a.get("ok")), checked=int(a.get("checked") or 0),
                           seconds=float(a.get("seconds") or 0), first_bad_seq=a.get("first_bad_seq"),

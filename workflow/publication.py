@@ -195,7 +195,7 @@ def on_stage_changed(event: events.StageChanged) -> None:
     if txn.connection().execute(_ANY_SNAPSHOT, {"campaign_id": case.campaign_id}).first() is None:
         return  # not published yet (the usual answer, from one bare read): the publication will include it
     before = latest_snapshot(case.campaign)
-    actor = db.session.scalar(select(User).where(User.email == event.actor))
+    actor = db.session.get(User, event.actor_id) if event.actor_id is not None else None
     entries, _ = pending_entries(case.campaign, before)
     _write(case.campaign, entries, before, actor, event.occurred_at, trigger="correction", case=case)
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from models import Campaign, Case, CriteriaItem, Deadline, RemediationItem, RemediationPlan, Score, User, db
 from states import Role, Stage
 
-from . import access, audit
+from . import access, audit, txn
 from .clock import local_date
 from .deadlines import calendar_of
 from .errors import Conflict, InvalidInput, NotFound, NotPermitted
@@ -95,7 +95,7 @@ _LEAVES_WITH_SCORES = (
 def lost_points(case: Case) -> list[LostPoints]:
     """Every sub-criterion whose final score is below its maximum, in criteria order (N/A items are skipped)."""
     out = []
-    for code, title, max_points, method, not_applicable, appraised, survey, note in db.session.execute(
+    for code, title, max_points, method, not_applicable, appraised, survey, note in txn.connection().execute(
             _LEAVES_WITH_SCORES, {"case_id": case.id, "set_id": case.campaign.criteria_set_id}):
         if not_applicable:
             continue
@@ -201,9 +201,10 @@ def _generate(case: Case, *, actor: User | None, now: dt.datetime) -> int:
     """``generate_plan``'s work; returns the plan's id."""
     if case.stage_enum != Stage.publication:
         raise NotPermitted(f"A remediation plan is drafted after publication (the case is in {case.stage}).")
-    plan = plan_of(case)
-    if plan is None:
+    # a bare read first: a case published for the first time (the usual case) has no plan to load
+    if txn.connection().execute(_PLAN_ID, {"case_id": case.id}).first() is None:
         return _draft(case, lost_points(case), actor=actor, now=now)
+    plan = plan_of(case)
     generated = {i.code: i for i in plan.items if i.carried_from_id is None}
     position = max((i.position for i in plan.items), default=0)
     added, changed = [], []
@@ -229,6 +230,7 @@ def _generate(case: Case, *, actor: User | None, now: dt.datetime) -> int:
 
 
 _PLANS, _ITEMS = RemediationPlan.__table__, RemediationItem.__table__
+_PLAN_ID = select(_PLANS.c.id).where(_PLANS.c.case_id == bindparam("case_id"))
 
 
 def _draft(case: Case, lost: list[LostPoints], *, actor: User | None, now: dt.datetime) -> int:
@@ -252,7 +254,8 @@ def on_stage_changed(event) -> None:
     if event.dest != Stage.publication.value or event.case_id is None:
         return
     case = db.session.get(Case, event.case_id)
-    actor = db.session.scalar(select(User).where(User.email == event.actor))
+    # by id: the actor is already in the session (a look-up by e-mail would be a query every time)
+    actor = db.session.get(User, event.actor_id) if event.actor_id is not None else None
     _generate(case, actor=actor, now=event.occurred_at)
 
 

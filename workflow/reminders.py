@@ -8,8 +8,10 @@ send an overdue notice (first working day after the due day) and which escalatio
 from __future__ import annotations
 
 import datetime as dt
+import json
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -94,7 +96,13 @@ class Moment:
 
 
 def policy_of(campaign: Campaign) -> Policy:
-    return Policy.from_block(campaign.reminders)
+    return _policy(json.dumps(campaign.reminders or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _policy(block: str) -> Policy:
+    """One Policy per distinct ``reminders`` block (given as canonical JSON, so it can be a cache key)."""
+    return Policy.from_block(json.loads(block))
 
 
 def calendar_of(campaign: Campaign) -> WorkingCalendar:
@@ -112,6 +120,12 @@ def send_moment(day: dt.date, tz: ZoneInfo) -> dt.datetime:
 
 def moments(policy: Policy, cal: WorkingCalendar, due: dt.date, tz: ZoneInfo) -> list[Moment]:
     """Every notice a due day sends under ``policy``, earliest first."""
+    return list(_moments(policy, cal, due, tz))
+
+
+@lru_cache(maxsize=4096)
+def _moments(policy: Policy, cal: WorkingCalendar, due: dt.date, tz: ZoneInfo) -> tuple[Moment, ...]:
+    """``moments``, kept: a plan's few due days are asked for again at every transition and sweep."""
     out = [Moment("reminder", n, d, send_moment(d, tz))
            for n in policy.before_working_days for d in [cal.working_days_before(due, n)]]
     if policy.overdue_notice:
@@ -120,7 +134,7 @@ def moments(policy: Policy, cal: WorkingCalendar, due: dt.date, tz: ZoneInfo) ->
     for esc in policy.escalations:
         day = cal.working_days_after(due, esc.after_working_days)
         out.append(Moment("escalation", esc.level, day, send_moment(day, tz), esc))
-    return sorted(out, key=lambda m: m.sort_key)
+    return tuple(sorted(out, key=lambda m: m.sort_key))
 
 
 def moments_for_campaign(campaign: Campaign, due: dt.date) -> list[Moment]:

@@ -56,7 +56,7 @@ def apply_transition(case: Case, transition: str, source: Stage, dest: Stage, ac
     audit.record("case.transition", actor=actor, now=now, case=case, subject=transition,
                  before={"stage": source.value}, after=after)
     events.publish(events.StageChanged(case.id, now, transition, source.value, dest.value,
-                                       actor.email if actor else audit.SYSTEM))
+                                       actor.email if actor else audit.SYSTEM, actor.id if actor else None))
     if transition == "return_for_revision":
         events.publish(events.ReturnedForRevision(case.id, now, reason or "", case.revision_due))
 
@@ -97,8 +97,8 @@ def apply_transitions(waiting: list[Case], transition: str, source: Stage, dest:
         audit.record_many([audit.Entry("case.transition", case.campaign_id, case.id, transition,
                                        before={"stage": source.value}, after=after) for case in waiting],
                           actor=actor, now=now)
-    label = actor.email if actor else audit.SYSTEM
-    events.publish_many([events.StageChanged(case.id, now, transition, source.value, dest.value, label)
+    label, actor_id = (actor.email, actor.id) if actor else (audit.SYSTEM, None)
+    events.publish_many([events.StageChanged(case.id, now, transition, source.value, dest.value, label, actor_id)
                          for case in waiting])
 
 

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 from marshmallow import ValidationError
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from models import Authority, Campaign, Case, Commune, CriteriaSet, User, UserRole, db
 from states import COMMUNE_SCOPED_ROLES, Role
@@ -116,6 +117,15 @@ class Page(Generic[T]):
 
 
 # --- users ---------------------------------------------------------------------------------------
+
+
+def signed_in(user_id: int) -> User | None:
+    """The user a request acts as, with the roles every check reads: one SELECT (row and roles joined)
+    rather than the two a plain load makes (the roles are a select-in collection)."""
+    return db.session.get(User, user_id, options=_WITH_ROLES)
+
+
+_WITH_ROLES = [joinedload(User.role_rows)]  # built once (an option is a cacheable, immutable object)
 
 
 def get_user(user_id: int) -> User:

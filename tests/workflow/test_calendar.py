@@ -116,3 +116,17 @@ def test_month_dues_are_the_last_day_of_the_month():
 def test_bad_dues_are_refused(raw):
     with pytest.raises(ValueError):
         parse_due(raw)
+
+
+def test_a_plans_calendar_is_kept_by_its_content_so_a_changed_block_is_a_new_calendar():
+    block = {"country": "VN", "extra_holidays": ["2024-03-04"], "extra_working_days": ["2024-02-17"]}
+    kept = WorkingCalendar.from_plan(block)
+    assert WorkingCalendar.from_plan(dict(block)) is kept  # the same content: the same (immutable) object
+    assert not kept.is_working_day(D(2024, 3, 4)) and kept.is_working_day(D(2024, 2, 17))
+    changed = WorkingCalendar.from_plan({**block, "extra_holidays": []})
+    assert changed is not kept and changed.is_working_day(D(2024, 3, 4))
+    # roll-forward answers are kept per calendar: the changed calendar does not see the old one's
+    assert kept.roll_forward(D(2024, 3, 4)).date == D(2024, 3, 5)
+    assert changed.roll_forward(D(2024, 3, 4)).date == D(2024, 3, 4)
+    with pytest.raises(AttributeError):
+        kept.country = "US"  # shared between campaigns with the same block: it cannot be changed in place

@@ -81,6 +81,18 @@ def test_policy_defaults_and_catch_up():
         (1, 2, ("commune_chair", "secretariat_head")), (2, 5, ("authority_leader",))]
 
 
+def test_a_campaigns_policy_follows_its_reminders_block(make):
+    campaign = make.campaign()
+    campaign.reminders = {"before_working_days": [3]}
+    assert reminders.policy_of(campaign).before_working_days == (3,)
+    campaign.reminders = {"before_working_days": [4, 1], "overdue_notice": False}  # changed: read afresh
+    assert reminders.policy_of(campaign) == Policy(before_working_days=(4, 1), overdue_notice=False)
+    due = D(2024, 2, 16)
+    found = reminders.moments(reminders.policy_of(campaign), WorkingCalendar(), due, HN)
+    found.clear()  # a caller's list is its own: the kept answer is not changed
+    assert [m.day for m in reminders.moments_for_campaign(campaign, due)] == [D(2024, 2, 5), D(2024, 2, 15)]
+
+
 def test_moments_go_out_at_8_local_and_count_working_days_across_tet():
     policy = Policy.from_block(POLICY)
     found = reminders.moments(policy, WorkingCalendar(), D(2024, 2, 16), HN)

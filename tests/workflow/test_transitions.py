@@ -119,7 +119,7 @@ def test_each_transition_moves_the_case_with_all_its_effects(spec, make, db, now
     changed = db.session.scalars(select(DomainEvent).where(
         DomainEvent.case_id == case.id, DomainEvent.name == "StageChanged")).all()
     assert changed[-1].payload == {"transition": spec.name, "source": spec.source.value,
-                                   "dest": spec.dest.value, "actor": actor.email}
+                                   "dest": spec.dest.value, "actor": actor.email, "actor_id": actor.id}
 
 
 def test_a_whole_year_leaves_one_transition_event_per_arrow(make, db, now):

@@ -37,6 +37,23 @@ def _commune(db, code: str) -> Commune:
     return db.session.scalar(select(Commune).where(Commune.code == code))
 
 
+def test_the_signed_in_user_is_read_with_its_roles_in_one_statement(app, db, world):
+    from sqlalchemy import event
+
+    user_id = world.secretariat.id
+    db.session.expunge_all()
+    seen = []
+    listener = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        user = users.signed_in(user_id)
+        assert user.roles == frozenset({Role.secretariat})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert len(seen) == 1 and "user_roles" in seen[0]
+    assert users.signed_in(10**9) is None
+
+
 def test_an_officer_is_created_with_a_commune_and_audited(db, world, now):
     commune = _commune(db, "10001")
     user = users.create_user(actor=world.admin, now=now, email=" New.Officer@Example.VN ", name="Cán bộ mới",
