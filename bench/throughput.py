@@ -13,7 +13,9 @@ opened, the audit hash chain, the outbox event), in a fresh session per case as 
 cases are split into ``--runs`` slices; each run advances one slice in every system in turn, so the load
 on the machine falls on all of them alike, and the median of the runs' rates is reported.
 SQLite: WAL and the same ``synchronous`` for all (read back from each connection and recorded).
---pg* EMPTY the given databases. Peers (Django, SpiffWorkflow) need .venv-bench; without them they are skipped.
+--pg* EMPTY the given databases, and are VACUUM ANALYZEd before each run (as autovacuum keeps a production
+server; this machine's runs with autovacuum off). Peers (Django, SpiffWorkflow) need .venv-bench; without
+them they are skipped.
 """
 
 from __future__ import annotations
@@ -53,17 +55,18 @@ class Ours:
             return {"synchronous_commit": db.session.execute(common_text("SHOW synchronous_commit")).scalar()}
 
     def advance(self, case_ids: list[int], forward) -> float:
-        from models import Case, db
-        from workflow import cases, txn, users
+        from models import db
+        from workflow import cases, queries, txn, users
 
         built = self.built
         with self.app.app_context():
             started = time.perf_counter()
             for case_id in case_ids:
                 for name, who in forward:
-                    case = db.session.get(Case, case_id)
-                    # the actor as a request loads it (Flask-Login's user loader, the API's token check)
+                    # the actor and the case as a request loads them: Flask-Login's user loader (or the API's
+                    # token check), then the case the actor may see (the pages' and the API's case_or_404)
                     actor = users.signed_in(built.officer_of[case_id] if who == "officer" else built.secretariat_id)
+                    case = queries.visible_case(actor, case_id)
                     result = cases.fire(case, name, actor, now=NOW, expected_version=case.version)
                     if not result.fired:
                         raise RuntimeError(f"{name} did not fire on case {case_id}")
@@ -149,7 +152,10 @@ def main(argv=None) -> int:
               flush=True)
     per_run = args.cases // args.runs
     rates: dict[str, list[float]] = {label: [] for label in found}
+    pg_urls = [url for url in (args.pg, args.pg_django, args.pg_raw) if url]
     for run in range(args.runs):
+        for url in pg_urls:  # not timed; the same for every PostgreSQL system
+            common.vacuum_postgres(url)
         for label, system in found.items():
             chunk = ids[label][run * per_run:(run + 1) * per_run]
             seconds = system.advance(chunk, FORWARD)

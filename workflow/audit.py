@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 
 from models import AuditEvent, AuditHead, User, db
 
@@ -57,8 +57,7 @@ _EVENTS = AuditEvent.__table__
 _LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
 _LOCK_HEAD_RETURNING = _LOCK_HEAD.returning(_HEAD.c.seq, _HEAD.c.last_hash)
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
-_WRITE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"),
-                                                          last_hash=bindparam("new_hash"))
+_LOCK_HEAD_FOR_UPDATE = _READ_HEAD.with_for_update()
 _INSERT_EVENT = insert(_EVENTS)
 
 
@@ -79,8 +78,11 @@ def _head_for_this_transaction() -> _Head:
     if cached is not None and cached[0] is txn:
         return cached[1]
     conn = session.connection()
-    if conn.dialect.update_returning:
-        # lock and read in one round trip (PostgreSQL, SQLite >= 3.35)
+    if conn.dialect.name == "postgresql":
+        # a row lock that writes no new row version (the head is the most updated row there is)
+        seq, last_hash = conn.execute(_LOCK_HEAD_FOR_UPDATE).one()
+    elif conn.dialect.update_returning:
+        # take SQLite's write lock and read in one statement (SQLite >= 3.35)
         seq, last_hash = conn.execute(_LOCK_HEAD_RETURNING).one()
     else:
         conn.execute(_LOCK_HEAD)
@@ -91,10 +93,9 @@ def _head_for_this_transaction() -> _Head:
 
 
 def _append(rows: list[dict], head: _Head, seq: int, last_hash: str) -> None:
-    """Insert the events and move the head on, in the caller's transaction."""
-    conn = db.session.connection()
-    conn.execute(_INSERT_EVENT, rows)
-    conn.execute(_WRITE_HEAD, {"new_seq": seq, "new_hash": last_hash})
+    """Insert the events in the caller's transaction; the database moves the head on with each one
+    (trigger audit_events_move_head, migration 0013), and this transaction's copy follows."""
+    db.session.connection().execute(_INSERT_EVENT, rows)
     head.seq, head.last_hash = seq, last_hash
 
 

@@ -105,10 +105,14 @@ def visible_case(user: User, case_id: int) -> Case | None:
     """The case if it exists and ``user`` may see it; None otherwise (the page answers 404 either way)."""
     if not 0 < case_id <= MAX_ID:  # a URL's integer can exceed the database's (a 500 otherwise)
         return None
-    case = db.session.get(Case, case_id)
+    # with its campaign in the same SELECT: every page and action of a case reads the plan
+    case = db.session.get(Case, case_id, options=_WITH_CAMPAIGN)
     if case is None or not access.can_view_case(user, case):
         return None
     return case
+
+
+_WITH_CAMPAIGN = [joinedload(Case.campaign)]
 
 
 def deadline_view(case: Case, now: dt.datetime) -> DeadlineView | None:

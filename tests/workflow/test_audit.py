@@ -74,6 +74,25 @@ def test_the_chain_verifies_after_real_activity(make, db):
             "signoff.closed"} <= actions
 
 
+def test_the_database_moves_the_head_with_every_appended_event(make, db):
+    """The head is kept by a trigger (migration 0013), for one event and for a bulk append alike."""
+    def head():
+        return tuple(db.session.execute(text("SELECT seq, last_hash FROM audit_head WHERE id = 1")).one())
+
+    def last():
+        return tuple(db.session.execute(select(AuditEvent.seq, AuditEvent.hash)
+                                        .order_by(AuditEvent.seq.desc()).limit(1)).one())
+
+    make.campaign()
+    db.session.commit()
+    one = audit.record("test.one", actor=None, now=NOW, subject="a")
+    assert head() == (one.seq, one.hash) == last()
+    audit.record_many([audit.Entry("test.many", subject=str(n)) for n in range(5)], actor=None, now=NOW)
+    assert head() == last() and head()[0] == one.seq + 5
+    db.session.commit()
+    assert audit.verify().ok
+
+
 @pytest.mark.parametrize("column, value", [
     ("actor", "'someone.else@example.vn'"),
     ("after", "'{\"self_score\": \"0.00\"}'"),
