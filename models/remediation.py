@@ -37,7 +37,8 @@ class RemediationPlan(db.Model):
 class RemediationItem(db.Model):
     """One lost sub-criterion: the figures and cause as appraised, then who does what by when.
 
-    ``status``: open | done | carried (moved on into next year's plan, which chases it from then on).
+    ``status``: open | done | carried (moved on into next year's plan, which chases it from then on) |
+    cleared (a correction gave the sub-criterion full points after the commune had started on it).
     ``carried_from_id`` points at last year's item this one continues.
     """
 

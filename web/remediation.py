@@ -26,7 +26,8 @@ WRITERS = (Role.commune_officer, Role.secretariat, Role.secretariat_head, Role.a
 SECRETARIAT = (Role.secretariat, Role.secretariat_head, Role.admin)
 EXPORTERS = {"docx": remediation_export.to_docx, "pdf": remediation_export.to_pdf}
 STATUS_LABELS = {"draft": _l("draft"), "submitted": _l("submitted"), "returned": _l("returned to the commune"),
-                 "open": _l("open"), "done": _l("done"), "carried": _l("carried into next year")}
+                 "open": _l("open"), "done": _l("done"), "carried": _l("carried into next year"),
+                 "cleared": _l("no longer lost (score corrected)")}
 FIELD_LABELS = {"responsible": _l("responsible person"), "action": _l("action"), "due": _l("due date")}
 # the workflow's reasons for a refused row, in the reader's language
 ROW_REASONS = {"not a date": _l("not a date"), "the due date is in the past": _l("the due date is in the past"),

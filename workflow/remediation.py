@@ -31,6 +31,8 @@ EDITABLE = ("draft", "returned")
 RESPONSIBLE_MAX = 200
 ACTION_MAX = 4000
 ZERO = Decimal("0.00")
+# an item's status once a correction after publication gave its sub-criterion full points (re-draft)
+CLEARED = "cleared"
 
 
 class PlanIncomplete(InvalidInput):
@@ -207,8 +209,9 @@ def _generate(case: Case, *, actor: User | None, now: dt.datetime) -> int:
     plan = plan_of(case)
     generated = {i.code: i for i in plan.items if i.carried_from_id is None}
     position = max((i.position for i in plan.items), default=0)
-    added, changed = [], []
-    for lost in lost_points(case):
+    added, changed, removed, cleared = [], [], [], []
+    now_lost = lost_points(case)
+    for lost in now_lost:
         row = generated.get(lost.code)
         if row is None:
             position += 1
@@ -217,13 +220,28 @@ def _generate(case: Case, *, actor: User | None, now: dt.datetime) -> int:
                                   cause=lost.cause, status="open")
             db.session.add(row)
             added.append(lost.code)
-        elif (row.max_points, row.obtained, row.cause) != (lost.max_points, lost.obtained, lost.cause):
+        elif row.status == CLEARED or \
+                (row.max_points, row.obtained, row.cause) != (lost.max_points, lost.obtained, lost.cause):
+            # lost again after a correction had cleared it: open once more, with the commune's entries
+            row.status = "open" if row.status == CLEARED else row.status
             row.max_points, row.obtained, row.lost, row.cause = lost.max_points, lost.obtained, lost.lost, lost.cause
             changed.append(lost.code)
-    if added or changed:
+    still = {x.code for x in now_lost}
+    for code, row in generated.items():
+        if code in still or row.status != "open":
+            continue
+        # a correction gave the sub-criterion its full points: nothing left to remediate
+        if row.responsible or row.action or row.due:
+            row.status, row.obtained, row.lost = CLEARED, row.max_points, ZERO  # what the commune wrote stays
+            _complete_deadline(case.id, row, now)  # and its due date stops chasing
+            cleared.append(code)
+        else:
+            plan.items.remove(row)  # nothing written in it yet: it goes (the audit event names it)
+            removed.append(code)
+    if added or changed or removed or cleared:
         _touch(plan, now)
         audit.record("remediation.updated", actor=actor, now=now, case=case, subject=f"plan:{plan.id}",
-                     after={"items": added, "changed": changed,
+                     after={"items": added, "changed": changed, "removed": removed, "cleared": cleared,
                             "lost": str(sum((i.lost for i in plan.items if i.carried_from_id is None), ZERO))})
     db.session.flush()
     return plan.id

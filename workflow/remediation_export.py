@@ -110,7 +110,9 @@ def outline(plan: RemediationPlan, *, now: dt.datetime) -> Outline:
     parts: dict[str, PartBlock] = {}
     groups: dict[tuple[str, str | None], Group] = {}
     carried: list[ItemLine] = []
-    own = [i for i in plan.items if i.carried_from_id is None]
+    # an item a correction cleared is no lost point any more: the document leaves it out
+    listed = [i for i in plan.items if i.status != "cleared"]
+    own = [i for i in listed if i.carried_from_id is None]
     for item in own:
         part, area = ancestor(item.code, 1), ancestor(item.code, 2)
         if part is None:  # a code this year's criteria set no longer has: listed with the carried items
@@ -130,7 +132,7 @@ def outline(plan: RemediationPlan, *, now: dt.datetime) -> Outline:
             parts[part.code].groups.append(groups[key])
         group = groups[key]
         group.items.append(_line(LETTERS[len(group.items) % len(LETTERS)], item))
-    for item in plan.items:
+    for item in listed:
         if item.carried_from_id is not None:
             carried.append(_line(LETTERS[len(carried) % len(LETTERS)], item))
 
@@ -138,7 +140,7 @@ def outline(plan: RemediationPlan, *, now: dt.datetime) -> Outline:
     place = commune.name.removeprefix("Xã ").removeprefix("Phường ").removeprefix("Thị trấn ")
     year = campaign.year
     table = [(str(n), i.code, i.action or "", i.responsible or "", _date(i.due), STATUS_VI.get(i.status, i.status))
-             for n, i in enumerate(plan.items, start=1)]
+             for n, i in enumerate(listed, start=1)]
     return Outline(
         commune=f"ỦY BAN NHÂN DÂN {commune.name.upper()}",
         place_date=f"{place}, ngày {day.day:02d} tháng {day.month:02d} năm {day.year}",

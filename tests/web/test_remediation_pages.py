@@ -196,3 +196,25 @@ def test_next_years_self_assessment_shows_last_years_items(app, db, make, publis
     make.advance(other, Stage.self_assessment)
     other_html = logged_in(app, make.officers["10002"]).get(f"/cases/{other.id}/self-assessment").get_data(as_text=True)
     assert "data-previous-remediation" not in other_html
+
+
+def test_an_item_cleared_by_a_correction_shows_as_no_longer_lost(app, db, make, published):
+    from tests.workflow.test_remediation import LATER, _correct_and_approve
+    from workflow import publication
+
+    plan = remediation.plan_of(published)
+    started = plan.items[0]
+    remediation.save_items(plan, [ItemRow(started.id, "Công chức Văn phòng - Thống kê", "Bổ sung hồ sơ", DUE)],
+                           make.officers["10001"], now=dt.datetime.now(dt.UTC))
+    make.advance(make.case_of(published.campaign, "10002"), Stage.publication)
+    publication.publish_campaign(published.campaign, make.head, now=LATER)
+    db.session.commit()
+    code, started_id = started.code, started.id
+    _correct_and_approve(make, db, published, {code: started.max_points})
+
+    html = logged_in(app, make.officers["10001"]).get(f"/cases/{published.id}/remediation").get_data(as_text=True)
+    row = html[html.index(f'id="item-{code}"'):]
+    row = row[:row.index("</tr>")]
+    assert 'data-status="cleared"' in row and "không còn bị trừ điểm (đã đính chính điểm)" in row
+    assert "Bổ sung hồ sơ" in row and f'name="action-{started_id}"' not in row  # kept, no longer editable
+    assert 'data-items="4"' in html

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from config import ROOT
 from models import AuditEvent, Campaign, CampaignStaff, CampaignStageDue, Case, Deadline, RemediationPlan
 from states import Stage
-from workflow import audit, cases, remediation, scores
+from workflow import audit, cases, publication, remediation, remediation_export, scores
 from workflow.calendar import parse_due
 from workflow.criteria_sets import load_criteria_file
 from workflow.errors import Conflict, InvalidInput, NotPermitted
@@ -101,6 +101,51 @@ def test_generating_again_keeps_the_communes_entries(app, db, make, published):
     assert remediation.generate_plan(published, actor=None, now=LATER) is plan
     assert len(plan.items) == 4 and all(i.responsible for i in plan.items)
     assert db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "remediation.updated")) is None
+
+
+def _correct_and_approve(make, db, case, scores_by_code: dict, now=LATER):
+    """Reopen the published case, correct the given scores (with a reason) and approve it again."""
+    cases.fire(case, "reopen", make.admin, now=now, reason="Sai sót khi chấm điểm")
+    for code, score in scores_by_code.items():
+        publication.correct_score(case, code, make.head, now=now, score=str(score), reason="Đính chính theo hồ sơ")
+    db.session.commit()
+    make.advance(case, Stage.publication, now=now)  # the re-approval re-drafts the plan in its transaction
+
+
+def test_a_correction_to_full_points_removes_an_untouched_item_and_clears_a_started_one(app, db, make, published):
+    plan = remediation.plan_of(published)
+    started, untouched, *rest = plan.items
+    assert len(rest) == 2 and all(i.lost > 0 for i in plan.items)
+    remediation.save_items(plan, [ItemRow(started.id, "Công chức Văn phòng - Thống kê", "Bổ sung hồ sơ", "2024-03-29")],
+                           make.officers["10001"], now=NOW)
+    db.session.commit()
+    started_code, started_max, untouched_code = started.code, started.max_points, untouched.code
+    campaign = published.campaign
+    make.advance(make.case_of(campaign, "10002"), Stage.publication)
+    publication.publish_campaign(campaign, make.head, now=NOW)  # a correction is of published results
+    db.session.commit()
+
+    _correct_and_approve(make, db, published, {started_code: started_max, untouched_code: untouched.max_points})
+    db.session.expire_all()
+    plan = remediation.plan_of(published)
+    by_code = {i.code: i for i in plan.items}
+    assert untouched_code not in by_code  # nothing was written in it: it goes
+    kept = by_code[started_code]  # the commune had started on it: it stays, cleared, with what they wrote
+    assert (kept.status, kept.obtained, kept.lost, kept.action) == ("cleared", started_max, 0, "Bổ sung hồ sơ")
+    assert [code for code, _ in remediation.incomplete_items(plan)] == [i.code for i in rest]
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "remediation.updated")
+                              .order_by(AuditEvent.seq.desc()).limit(1))
+    assert (event.after["removed"], event.after["cleared"]) == ([untouched_code], [started_code])
+    assert event.after["lost"] == str(sum((i.lost for i in rest), Decimal("0.00")))
+    outline = remediation_export.outline(plan, now=LATER)  # the document lists lost points only
+    assert [row[1] for row in outline.table] == [i.code for i in rest]
+    assert audit.verify().ok
+
+    # a later correction takes the points away again: the same item opens once more, entries kept
+    _correct_and_approve(make, db, published, {started_code: "0"})
+    db.session.expire_all()
+    again = {i.code: i for i in remediation.plan_of(published).items}[started_code]
+    assert (again.status, again.obtained, again.lost, again.action) == ("open", 0, started_max, "Bổ sung hồ sơ")
 
 
 def test_no_plan_before_publication(app, db, make):
