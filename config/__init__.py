@@ -50,6 +50,9 @@ class BaseConfig:
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
     LOGIN_ADDRESS_MAX_FAILURES = int(os.environ.get("LOGIN_ADDRESS_MAX_FAILURES", "20"))
     LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))
+    # reverse proxies in front that set X-Forwarded-For/-Proto (nginx: 1). 0 ignores those headers, which
+    # a client could forge; behind a proxy, without it every client has the proxy's address (one lockout for all)
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
 
 class DevelopmentConfig(BaseConfig):

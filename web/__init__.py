@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ROOT, BaseConfig, config_from_env
 
@@ -20,6 +21,12 @@ def create_app(config: type[BaseConfig] | dict | None = None) -> Flask:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # the client's address (login throttling) and scheme come from the proxies' headers, trusting
+        # exactly that many hops: a client's own X-Forwarded-For beyond them is not believed
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     init_db(app)
 

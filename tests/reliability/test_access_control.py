@@ -106,6 +106,38 @@ def test_an_address_is_locked_after_many_accounts_and_a_success_resets_the_accou
     assert login_throttle.account_locked_until("y@example.vn", now=now + dt.timedelta(minutes=15, seconds=1)) is None
 
 
+def test_the_client_address_is_the_proxys_header_only_behind_a_trusted_proxy(app, world, db, database_url,
+                                                                               tmp_path):
+    from config import TestingConfig
+
+    officer = world.officers["10001"].email
+    # no trusted proxy (the default): a forged X-Forwarded-For changes nothing, the address stays locked
+    app.config["LOGIN_ADDRESS_MAX_FAILURES"] = 3
+    direct = app.test_client()
+    for i in range(3):
+        direct.environ_base["HTTP_X_FORWARDED_FOR"] = f"198.51.100.{i}"
+        login(direct, f"guess{i}@example.vn", "x")
+    direct.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.99"
+    assert _locked_body(login(direct, officer, PASSWORD))
+    db.session.execute(text("DELETE FROM login_failures"))
+    db.session.commit()
+
+    # behind one trusted proxy (nginx on 127.0.0.1): each client's own address is counted
+    proxied = create_app({**{k: getattr(TestingConfig, k) for k in dir(TestingConfig) if k.isupper()},
+                          "SQLALCHEMY_DATABASE_URI": database_url, "EVIDENCE_DIR": str(tmp_path / "evidence"),
+                          "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": NullPool},
+                          "TRUSTED_PROXIES": 1, "LOGIN_ADDRESS_MAX_FAILURES": 3})
+    attacker, colleague = proxied.test_client(), proxied.test_client()
+    attacker.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.5"
+    colleague.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.9"
+    for i in range(3):  # each request pushes the proxied app's own context (a fresh g each time)
+        login(attacker, f"guess{i}@example.vn", "x")
+    assert _locked_body(login(attacker, officer, PASSWORD))  # the attacker's address is locked
+    assert login(colleague, officer, PASSWORD).status_code == 302  # the office next door is not
+    addresses = set(db.session.scalars(text("SELECT DISTINCT address FROM login_failures")))
+    assert addresses == {"203.0.113.5"}
+
+
 def _production_app(database_url, tmp_path):
     settings = {k: getattr(ProductionConfig, k) for k in dir(ProductionConfig) if k.isupper()}
     # NullPool: the production app's connections close as soon as they are returned (no pool outlives the test)
