@@ -16,6 +16,7 @@ from sqlalchemy import select
 from models import CriteriaItem, RemediationItem, RemediationPlan, db
 
 from .clock import local_date
+from .remediation import CLEARED
 from .scoring import case_totals
 
 # the letters Vietnamese documents number sub-points with (no f, j, w, z; đ after d)
@@ -111,7 +112,7 @@ def outline(plan: RemediationPlan, *, now: dt.datetime) -> Outline:
     groups: dict[tuple[str, str | None], Group] = {}
     carried: list[ItemLine] = []
     # an item a correction cleared is no lost point any more: the document leaves it out
-    listed = [i for i in plan.items if i.status != "cleared"]
+    listed = [i for i in plan.items if i.status != CLEARED]
     own = [i for i in listed if i.carried_from_id is None]
     for item in own:
         part, area = ancestor(item.code, 1), ancestor(item.code, 2)
