@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from models import (
@@ -106,13 +106,14 @@ def visible_case(user: User, case_id: int) -> Case | None:
     if not 0 < case_id <= MAX_ID:  # a URL's integer can exceed the database's (a 500 otherwise)
         return None
     # with its campaign in the same SELECT: every page and action of a case reads the plan
-    case = db.session.get(Case, case_id, options=_WITH_CAMPAIGN)
+    case = db.session.execute(_WITH_CAMPAIGN, {"id": case_id}).scalar_one_or_none()
     if case is None or not access.can_view_case(user, case):
         return None
     return case
 
 
-_WITH_CAMPAIGN = [joinedload(Case.campaign)]
+# built once: ``session.get`` with options builds and keys a new SELECT on every call
+_WITH_CAMPAIGN = select(Case).options(joinedload(Case.campaign)).where(Case.id == bindparam("id"))
 
 
 def deadline_view(case: Case, now: dt.datetime) -> DeadlineView | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from marshmallow import ValidationError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from models import Authority, Campaign, Case, Commune, CriteriaSet, User, UserRole, db
@@ -122,10 +122,14 @@ class Page(Generic[T]):
 def signed_in(user_id: int) -> User | None:
     """The user a request acts as, with the roles every check reads: one SELECT (row and roles joined)
     rather than the two a plain load makes (the roles are a select-in collection)."""
-    return db.session.get(User, user_id, options=_WITH_ROLES)
+    if not 0 < user_id <= MAX_ID:
+        return None
+    return db.session.execute(_SIGNED_IN, {"id": user_id}).unique().scalar_one_or_none()
 
 
-_WITH_ROLES = [joinedload(User.role_rows)]  # built once (an option is a cacheable, immutable object)
+MAX_ID = 2**31 - 1
+# built once: ``session.get`` with options builds and keys a new SELECT on every call (about a third of a load)
+_SIGNED_IN = select(User).options(joinedload(User.role_rows)).where(User.id == bindparam("id"))
 
 
 def get_user(user_id: int) -> User:

@@ -52,6 +52,8 @@ def test_the_signed_in_user_is_read_with_its_roles_in_one_statement(app, db, wor
         event.remove(db.engine, "before_cursor_execute", listener)
     assert len(seen) == 1 and "user_roles" in seen[0]
     assert users.signed_in(10**9) is None
+    # a forged or stale session id beyond the column's range is nobody, not a database error
+    assert users.signed_in(2**40) is None and users.signed_in(0) is None and users.signed_in(-1) is None
 
 
 def test_an_officer_is_created_with_a_commune_and_audited(db, world, now):
