@@ -53,9 +53,16 @@ def make_app(url: str, tmp: Path, **extra):
 
 
 def empty_postgres(url: str) -> None:
-    """Drop and recreate the public schema of the (benchmark's own) database at ``url``."""
+    """Drop and recreate the public schema of the (benchmark's own) database at ``url``, created if missing."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
+    name = make_url(url).database
+    server = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))

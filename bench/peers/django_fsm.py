@@ -1,5 +1,10 @@
 """django-fsm-2 + django-fsm-log on Django: each transition one ``transaction.atomic`` that loads the case,
-checks ``can_proceed``, fires, saves, and lets django-fsm-log write its StateLog row."""
+checks ``can_proceed``, fires, saves, and lets django-fsm-log write its StateLog row.
+
+``as_view=True`` also does what a Django view does before it may fire, as ours does on every arrow: load
+the signed-in user (AuthenticationMiddleware's ``User.objects.get``; the session lookup is left out) and
+check ``has_transition_perm`` (the ModelBackend reads the user's and the user's groups' permissions).
+Officer and secretariat are two users, each holding the permission through a group, as ours holds roles."""
 
 from __future__ import annotations
 
@@ -62,8 +67,9 @@ def configure(databases: dict[str, str]) -> None:
 class DjangoFsm:
     """One database alias of the Django peer."""
 
-    def __init__(self, alias: str):
+    def __init__(self, alias: str, *, as_view: bool = False):
         self.alias = alias
+        self.as_view = as_view
 
     def build(self, n: int) -> list[int]:
         from django.contrib.auth.models import User
@@ -73,6 +79,17 @@ class DjangoFsm:
 
         CURRENT["alias"] = self.alias
         self.user, _ = User.objects.get_or_create(username="secretariat")
+        self.user_ids = {"secretariat": self.user.id}
+        if self.as_view:
+            from django.contrib.auth.models import Group, Permission
+
+            fire = Permission.objects.get(codename="fire_case", content_type__app_label="fsmapp")
+            for who in ("secretariat", "officer"):
+                group, _ = Group.objects.get_or_create(name=who)
+                group.permissions.add(fire)
+                user, _ = User.objects.get_or_create(username=who)
+                user.groups.add(group)
+                self.user_ids[who] = user.id
         Case.objects.all().delete()
         Case.objects.bulk_create([Case(commune=f"{30000 + i:05d}") for i in range(n)], batch_size=2000)
         connections[self.alias].close()
@@ -91,21 +108,25 @@ class DjangoFsm:
 
     def advance(self, case_ids: list[int], forward) -> float:
         """Seconds to take every case through ``forward`` (one atomic transaction a transition)."""
+        from django.contrib.auth.models import User
         from django.db import transaction
-        from django_fsm import can_proceed
+        from django_fsm import can_proceed, has_transition_perm
 
         from peers.fsmapp.models import Case
 
         CURRENT["alias"] = self.alias
         started = time.perf_counter()
         for case_id in case_ids:
-            for name, _who in forward:
+            for name, who in forward:
                 with transaction.atomic(using=self.alias):
+                    user = User.objects.get(pk=self.user_ids[who]) if self.as_view else self.user
                     case = Case.objects.get(pk=case_id)
                     fire = getattr(case, name)
                     if not can_proceed(fire):
                         raise RuntimeError(f"{name} not allowed from {case.stage}")
-                    fire(by=self.user)
+                    if self.as_view and not has_transition_perm(fire, user):
+                        raise RuntimeError(f"{who} may not {name}")
+                    fire(by=user)
                     case.save()
         return time.perf_counter() - started
 
