@@ -36,8 +36,10 @@ AUDITOR_EMAIL = "thanhtra@example.vn"
 
 # What each commune has reached (by code, in the plan's order). Submitted late = after 10/11/2023.
 #   kind: not_submitted | returned | appraisal | survey | council ; submit: day of November ; late flag implied
+#   council: "signatures" by members other than the chair; "chair_signs" completes the quorum (4 of 5), so the
+#   case is approved, moves to publication and gets its remediation plan drafted from the points it lost
 PROGRESS: dict[str, dict] = {
-    "20341": {"kind": "council", "submit": 6, "signatures": 2},
+    "20341": {"kind": "council", "submit": 6, "signatures": 3, "chair_signs": True},
     "20344": {"kind": "council", "submit": 8, "signatures": 1},
     "20347": {"kind": "survey", "submit": 7},
     "20350": {"kind": "survey", "submit": 9},
@@ -164,7 +166,7 @@ def _logins() -> list[tuple[str, str, str, str]]:
         ("truongphong.noivu@example.vn", "secretariat_head, council_member", ""),
         ("cchc.tamhai@example.vn", "commune_officer", "20371 Xã Tam Hải (returned for revision)"),
         ("cchc.tammytay@example.vn", "commune_officer", "20386 Xã Tam Mỹ Tây (not submitted, late)"),
-        ("cchc.thitran@example.vn", "commune_officer", "20341 Thị trấn Núi Thành (council meeting)"),
+        ("cchc.thitran@example.vn", "commune_officer", "20341 Thị trấn Núi Thành (approved: remediation plan)"),
         ("chutich.tammytay@example.vn", "commune_chair", "20386 Xã Tam Mỹ Tây"),
         ("phochutich.ubnd@example.vn", "council_chair", ""),
         ("vanphong.hdnd@example.vn", "council_member", ""),
@@ -271,11 +273,15 @@ class _Progress:
         self.at(to_council, lambda c=case, m=to_council: cases.fire(c, "record_survey", self.staff.head, now=m))
         ask = local("2023-12-08", 14, int(code) % 50)
         self.at(ask, lambda c=case, m=ask: cases.fire(c, "approve", self.staff.head, now=m))
-        # members other than the chair sign first; the chair's signature (required) is still missing
+        # members other than the chair sign first; unless the chair signs, the required signature is missing
         for n, member in enumerate(self.staff.council[1:][: plan["signatures"]]):
             moment = local("2023-12-11", 9 + n, int(code) % 50)
             self.at(moment, lambda c=case, u=member, m=moment: signoff.sign(
                 c, u, "approve", now=m, comment="Đồng ý với kết quả thẩm định của Tổ giúp việc."))
+        if plan.get("chair_signs"):
+            moment = local("2023-12-11", 15, int(code) % 50)
+            self.at(moment, lambda c=case, u=self.staff.council[0], m=moment: signoff.sign(
+                c, u, "approve", now=m, comment="Thống nhất thông qua kết quả chấm điểm."))
 
     def plan_survey(self, case: Case, code: str, moment: dt.datetime) -> None:
         head = self.staff.head

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from models import AuditEvent, Case, Evidence, Score, SignOff
+from models import AuditEvent, Case, Evidence, RemediationPlan, ResultSnapshot, Score, SignOff
 from workflow import audit, demo
 from workflow.clock import local_date
 
@@ -23,7 +23,7 @@ def test_demo_loads_the_promised_spread_once(app, db):
     db.session.expire_all()
 
     stages = Counter(db.session.scalars(select(Case.stage)))
-    assert stages == {"appraisal": 9, "self_assessment": 3, "survey": 3, "council_meeting": 2}
+    assert stages == {"appraisal": 9, "self_assessment": 3, "survey": 3, "council_meeting": 1, "publication": 1}
     assert audit.verify().ok
 
     # submitted late: after the 10/11/2023 due date, local time
@@ -39,9 +39,21 @@ def test_demo_loads_the_promised_spread_once(app, db):
     assert len(returned) == 1 and returned[0].stage == "self_assessment"
     assert returned[0].revision_due == dt.date(2023, 11, 27) and "tài liệu kiểm chứng" in returned[0].revision_reason
 
+    # one case waits for the chair's signature; the other was approved by four of five (2/3, chair included)
     pending = db.session.scalars(select(SignOff).where(SignOff.status == "pending")).all()
-    assert len(pending) == 2 and sorted(len(p.signatures) for p in pending) == [1, 2]
-    assert _count(db, SignOff) == 2  # nothing approved, nothing published
+    assert len(pending) == 1 and len(pending[0].signatures) == 1 and db.session.get(Case, pending[0].case_id).commune.code == "20344"
+    approved = db.session.scalars(select(SignOff).where(SignOff.status == "approved")).all()
+    assert len(approved) == 1 and len(approved[0].signatures) == 4
+    published = db.session.get(Case, approved[0].case_id)
+    assert published.commune.code == "20341" and published.stage == "publication"
+    assert local_date(published.updated_at) == dt.date(2023, 12, 11)
+    # its remediation plan is drafted from the points it lost, one item each; the campaign is not published
+    plan = db.session.scalar(select(RemediationPlan).where(RemediationPlan.case_id == published.id))
+    lost = [s for s in db.session.scalars(select(Score).where(Score.case_id == published.id))
+            if s.appraised_score is not None and s.appraised_score < s.item.max_points]
+    assert plan.status == "draft" and lost and {i.code for i in plan.items} >= {s.item.code for s in lost}
+    assert all(i.lost > 0 and i.obtained + i.lost == i.max_points for i in plan.items)
+    assert _count(db, ResultSnapshot) == 0
 
     all_scores = db.session.scalars(select(Score)).all()
     self_scores = [s for s in all_scores if s.self_score is not None]
