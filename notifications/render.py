@@ -20,7 +20,7 @@ from . import ics
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCALES = ("vi", "en")
-KINDS = ("reminder", "overdue", "escalation", "digest", "notice")
+KINDS = ("reminder", "overdue", "escalation", "digest", "notice", "anchor")
 
 STAGE_TITLES_EN = {
     Stage.planning: "Planning",
@@ -272,4 +272,19 @@ def render_digest(*, locale: str, recipient_name: str, day: dt.date, overdue: li
     subject = _one_line(env.get_template(f"{locale}/digest_subject.txt").render(context))
     text = env.get_template(f"{locale}/digest.txt").render(context)
     html = env.get_template(f"{locale}/digest.html").render(context)
+    return Rendered(subject=subject, text=text, html=html)
+
+
+def render_anchor(*, locale: str, recipient_name: str, day: dt.date, checked_at: str, ok: bool, checked: int,
+                  first_bad_seq: int | None, problem: str | None, anchor: str, integrity_url: str) -> Rendered:
+    """The auditors' daily anchor: the result of the system's own chain check and the check's SEQ:HASH."""
+    locale = locale_of(locale)
+    env = environment()
+    context = {"recipient_name": recipient_name, "day": day, "checked_at": checked_at, "ok": ok,
+               "checked": f"{checked:,}".replace(",", "." if locale == "vi" else ","),
+               "first_bad_seq": first_bad_seq, "problem": problem or "", "anchor": anchor,
+               "integrity_url": integrity_url}
+    subject = _one_line(env.get_template(f"{locale}/anchor_subject.txt").render(context))
+    text = env.get_template(f"{locale}/anchor.txt").render(context)
+    html = env.get_template(f"{locale}/anchor.html").render(context)
     return Rendered(subject=subject, text=text, html=html)

@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from models import Deadline, OutboxMessage, SchedulerState, db
 from workflow.clock import LOCAL_TZ, utcnow
 
-from . import delivery, digest
+from . import anchor, delivery, digest
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +165,18 @@ def run_delivery(*, now: dt.datetime, owner: str) -> str:
 
 
 def run_digest(*, now: dt.datetime, owner: str) -> str:
-    """Queue the day's digests (once per user and day) if this process holds the lease."""
+    """Queue the day's digests (once per user and day), the survey lag notices and the auditors' audit anchor,
+    if this process holds the lease."""
     if not take_lease("digest", owner=owner, now=now, ttl=dt.timedelta(hours=1)):
         return "digest: another scheduler holds the lease"
     report = digest.queue_digests(now=now)
     from . import survey_lag  # the survey's lagging communes: one notice per commune and day, like the digest
 
     lag = survey_lag.queue_lag_notices(now=now)
+    anchored = anchor.queue_anchor_mails(now=now)
     mark_completed("digest", now=now)
     db.session.commit()
-    return f"{report.describe()}; {lag.describe()}"
+    return f"{report.describe()}; {lag.describe()}; {anchored.describe()}"
 
 
 JOBS: dict[str, Callable[..., str]] = {"sweep": run_sweep, "deliver": run_delivery, "digest": run_digest}

@@ -18,8 +18,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from states import STAGE_TITLES_VI, Role, Stage
-from workflow import audit_export, history
+from workflow import audit_anchor, audit_export, history
 from workflow.clock import LOCAL_TZ, utcnow
+from workflow.errors import InvalidInput
 from workflow.txn import commit
 
 from .common import action_now, case_or_404, roles_required
@@ -144,15 +145,23 @@ def export(fmt: str):
 @bp.route("/integrity")
 @roles_required(*READERS)
 def integrity():
-    """The last recorded integrity check, and the button to run one now."""
-    return render_template("auditor/integrity.html", check=history.last_integrity_check())
+    """The last recorded integrity check, and the button to run one now (with anchors held, if any)."""
+    return render_template("auditor/integrity.html", check=history.last_integrity_check(), anchors_text="",
+                           error=None)
 
 
 @bp.route("/integrity", methods=["POST"])
 @roles_required(*READERS)
 def run_integrity():
-    """Verify the whole chain now; the result is itself recorded (audit.verified) and then shown."""
-    history.check_integrity(current_user, now=action_now())
+    """Verify the whole chain now, and the anchors pasted from the daily e-mails against it; the result is
+    itself recorded (audit.verified) and then shown. Unreadable anchors: the page again, nothing recorded."""
+    text = request.form.get("anchors", "")
+    try:
+        anchors = audit_anchor.parse_lines(text)
+    except InvalidInput as exc:
+        return render_template("auditor/integrity.html", check=history.last_integrity_check(), anchors_text=text,
+                               error=exc.message), 400
+    history.check_integrity(current_user, now=action_now(), anchors=anchors)
     commit()
     return redirect(url_for("auditor.integrity"), code=303)
 

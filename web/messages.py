@@ -115,6 +115,22 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
      lambda m: _("prev_hash does not match the previous event's hash")),
     (re.compile(r"the chain head records more events than the table holds \(tail deleted\)"),
      lambda m: _("the chain head records more events than the table holds (tail deleted)")),
+    # anchors held outside the database (workflow.audit_anchor)
+    (re.compile(r"the event at seq (\d+) no longer has the hash of the anchor held outside the database: "
+                r"the history up to it was rewritten"),
+     lambda m: _("the event at seq %(seq)s no longer has the hash of the anchor held outside the system: "
+                 "the history up to it was rewritten", seq=m[1])),
+    (re.compile(r"there is no event at seq (\d+), which an anchor held outside the database records: "
+                r"the history was cut back"),
+     lambda m: _("there is no event at seq %(seq)s, which an anchor held outside the system records: "
+                 "the history was cut back", seq=m[1])),
+    (re.compile(r"(line|anchor) (\d+): '(.*)' is not an anchor: .*", re.S),
+     lambda m: _("line %(n)s: “%(text)s” is not an anchor: write it as SEQ:HASH (the event's number, a colon "
+                 "and its 64 hexadecimal digits), as the daily anchor e-mail gives it", n=m[2], text=m[3])),
+    (re.compile(r"(line|anchor) (\d+): an anchor's seq starts at 1"),
+     lambda m: _("line %(n)s: an anchor's seq starts at 1", n=m[2])),
+    (re.compile(r"at most (\d+) anchors at a time \((\d+) given\)"),
+     lambda m: _("at most %(max)s anchors at a time (%(n)s given)", max=m[1], n=m[2])),
     # plan and criteria files (workflow.plans, workflow.criteria_sets): the text after each field path
     (re.compile(r"required"), lambda m: _("required")),
     (re.compile(r"unknown field"), lambda m: _("unknown field")),

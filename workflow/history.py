@@ -37,7 +37,7 @@ from models import (
     db,
 )
 
-from . import audit, audit_export, scoring, signoff
+from . import audit, audit_anchor, audit_export, scoring, signoff
 from .clock import LOCAL_TZ
 
 PAGE_SIZE = 50
@@ -218,27 +218,44 @@ class IntegrityCheck:
     at: dt.datetime
     by: str
     seq: int | None = None  # the audit.verified event's own seq
+    hash: str | None = None  # and its hash: with seq, the anchor to keep outside the database
+    anchors: tuple[audit_anchor.AnchorCheck, ...] = ()  # the anchors held that the check was given
+
+    @property
+    def anchor(self) -> audit_anchor.Anchor | None:
+        return audit_anchor.Anchor(self.seq, self.hash) if self.seq and self.hash else None
 
 
-def check_integrity(actor: User, *, now: dt.datetime) -> IntegrityCheck:
-    """Verify the whole chain now and put the result on the record (a campaign-less ``audit.verified``)."""
+def check_integrity(actor: User | None, *, now: dt.datetime,
+                    anchors: list[audit_anchor.Anchor] = ()) -> IntegrityCheck:
+    """Verify the whole chain now, and each anchor held outside the database against it; put the result on
+    the record (a campaign-less ``audit.verified``). A rewritten history verifies as a chain: only an anchor
+    can tell (``workflow.audit_anchor``). ``actor`` None is the system's own daily check."""
     started = time.perf_counter()
     result = audit.verify()
+    held = audit_anchor.check(list(anchors))
     seconds = round(time.perf_counter() - started, 3)
-    after = {"ok": result.ok, "checked": result.checked, "seconds": f"{seconds:.3f}",
-             "first_bad_seq": result.first_bad_seq, "first_bad_id": result.first_bad_id,
-             "problem": result.problem}
-    event = audit.record(VERIFIED, actor=actor, now=now, subject="ok" if result.ok else "broken", after=after)
+    ok, first_bad_seq, first_bad_id, problem = result.ok, result.first_bad_seq, result.first_bad_id, result.problem
+    failed = audit_anchor.problem_of(held)
+    if failed is not None and (ok or failed[0] < (first_bad_seq or 0)):
+        ok, (first_bad_seq, problem), first_bad_id = False, failed, None
+    after = {"ok": ok, "checked": result.checked, "seconds": f"{seconds:.3f}",
+             "first_bad_seq": first_bad_seq, "first_bad_id": first_bad_id, "problem": problem}
+    if held:
+        after["anchors"] = [h.as_dict() for h in held]
+    event = audit.record(VERIFIED, actor=actor, now=now, subject="ok" if ok else "broken", after=after)
     db.session.flush()
     return _as_check(event)
 
 
 def _as_check(event: AuditEvent | audit.Appended) -> IntegrityCheck:
     a = event.after or {}
+    held = tuple(audit_anchor.AnchorCheck(h["seq"], h["hash"], h["status"], h.get("found"))
+                 for h in a.get("anchors") or ())
     return IntegrityCheck(ok=bool(a.get("ok")), checked=int(a.get("checked") or 0),
                           seconds=float(a.get("seconds") or 0), first_bad_seq=a.get("first_bad_seq"),
                           first_bad_id=a.get("first_bad_id"), problem=a.get("problem"),
-                          at=event.occurred_at, by=event.actor, seq=event.seq)
+                          at=event.occurred_at, by=event.actor, seq=event.seq, hash=event.hash, anchors=held)
 
 
 def last_integrity_check() -> IntegrityCheck | None:

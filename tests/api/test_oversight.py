@@ -195,3 +195,32 @@ def test_integrity_check_is_recorded_and_names_the_first_bad_event(api, world):
     body = _status(api("admin").post("/api/v1/audit/integrity"), 200)
     assert body["ok"] is False and body["first_bad_seq"] == seq and body["checked"] == seq - 1
     assert "edited" in body["problem"]
+
+
+def test_integrity_check_against_anchors_held_shows_a_rewrite(api, world):
+    from tests.workflow.test_audit_anchor import rewrite_history
+
+    first = _status(api("auditor").post("/api/v1/audit/integrity"), 200)
+    assert first["anchors"] == [] and first["anchor"] == f"{first['seq']}:" + db.session.scalar(
+        select(AuditEvent.hash).where(AuditEvent.seq == first["seq"]))
+    rewrite_history(db, 2)
+    plain = _status(api("auditor").post("/api/v1/audit/integrity", json={}), 200)
+    assert plain["ok"] is True  # the chain alone cannot tell
+    body = _status(api("auditor").post("/api/v1/audit/integrity", json={"anchors": [first["anchor"]]}), 200)
+    assert body["ok"] is False and body["first_bad_seq"] == first["seq"] and "rewritten" in body["problem"]
+    (held,) = body["anchors"]
+    assert held["seq"] == first["seq"] and held["status"] == "differs" and held["found"] != held["hash"]
+    recorded = db.session.scalar(select(AuditEvent).where(AuditEvent.seq == body["seq"]))
+    assert recorded.after["anchors"][0]["status"] == "differs"
+
+
+def test_integrity_anchors_refused_naming_the_anchor_and_roles_checked_first(api, world):
+    before = db.session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    body = _status(api("auditor").post("/api/v1/audit/integrity", json={"anchors": [f"1:{'ab' * 32}", "12:abc"]}),
+                   422, "invalid-input")
+    assert body["detail"] == "The request has invalid fields: anchors.1."
+    assert body["errors"] == {"anchors.1": ["write each anchor as SEQ:HASH"]}
+    _status(api("auditor").post("/api/v1/audit/integrity", json={"anchors": "1:ab"}), 422)
+    # a caller who may not check is refused for that, whatever the body
+    _status(api("officer_a").post("/api/v1/audit/integrity", json={"anchors": 5}), 403, "forbidden")
+    assert db.session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) == before

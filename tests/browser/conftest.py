@@ -21,7 +21,11 @@ TIMEOUT_MS = 10_000
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without Debian's chromium every browser test is skipped, saying why (never Playwright's download)."""
+    """Without Debian's chromium every browser test is skipped, saying why (never Playwright's download).
+    Any test that uses the browser is a browser test, whether or not its module says so."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
     if CHROMIUM.exists():
         return
     if os.environ.get("CI"):

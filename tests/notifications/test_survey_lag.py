@@ -38,11 +38,12 @@ def test_lagging_commune_is_reported_once_a_day_to_the_secretariat(app, db, make
     keys = set(db.session.scalars(select(OutboxMessage.key)))
     assert keys == {survey_lag.lag_key(campaign.id, "10002", dt.date(2023, 11, 22), u.email)
                     for u in (make.secretariat, make.head)}
-    # the daily job queues them too (and, the same day, nothing twice)
-    assert "survey lag: 1 lagging commune(s), 0 notice(s) queued, 2 already queued" in scheduler.run_digest(
-        now=NOV_22, owner="test")
+    # the daily job queues them too (and, the same day, nothing twice), beside the auditor's audit anchor
+    summary = scheduler.run_digest(now=NOV_22, owner="test")
+    assert "survey lag: 1 lagging commune(s), 0 notice(s) queued, 2 already queued" in summary
+    assert "audit anchor for 22/11/2023: chain intact" in summary
 
-    assert delivery.deliver(now=NOV_22).sent == 2
+    assert delivery.deliver(now=NOV_22).sent == 3
     vi = next(m for m in smtp.messages if m["To"] == make.secretariat.email)
     assert vi["Subject"] == "[CCHC] Điều tra xã hội học chậm tiến độ: Xã 10002 (1/5 phiếu)"
     text = vi.get_body(preferencelist=("plain",)).get_content()

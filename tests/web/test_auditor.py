@@ -354,3 +354,38 @@ def test_an_auditor_can_change_nothing(app, history_world, db):
     assert _snapshot(db) == before
     db.session.expire_all()
     assert case.stage == Stage.self_assessment.value and target.stage == Stage.council_meeting.value
+
+
+def test_integrity_check_against_pasted_anchors_shows_a_rewrite(app, history_world, db):
+    from tests.workflow.test_audit_anchor import rewrite_history
+    from workflow import audit_anchor
+
+    client = logged_in(app, history_world.auditor)
+    held = audit_anchor.current()
+    early = f"2:{db.session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == 2))}"
+    rewrite_history(db, 3)
+    html = client.get("/audit/integrity").get_data(as_text=True)
+    # pasted as copied from two e-mails, with a blank line between
+    response = client.post("/audit/integrity", data={"csrf_token": csrf_of(html),
+                                                     "anchors": f"  {early}\r\n\r\nseq {held.seq} {held.hash}\r\n"})
+    assert response.status_code == 303
+    html = client.get("/audit/integrity").get_data(as_text=True)
+    assert 'data-ok="no"' in html and f'data-first-bad-seq="{held.seq}"' in html
+    assert '<tr class="ok" data-seq="2" data-status="matches">' in html
+    assert f'<tr class="broken" data-seq="{held.seq}" data-status="differs">' in html
+    assert "đã bị viết lại" in html  # the problem and the row, in Vietnamese
+    check = all_events(db, action="audit.verified")[-1]
+    assert [a["status"] for a in check.after["anchors"]] == ["matches", "differs"]
+    assert re.search(r'id="check-anchor">' + str(check.seq) + ":" + check.hash + "<", html)
+
+
+def test_unreadable_anchors_keep_the_text_and_record_nothing(app, history_world, db):
+    client = logged_in(app, history_world.auditor)
+    html = client.get("/audit/integrity").get_data(as_text=True)
+    pasted = f"1:{'ab' * 32}\nKính gửi đồng chí"
+    response = client.post("/audit/integrity", data={"csrf_token": csrf_of(html), "anchors": pasted})
+    assert response.status_code == 400
+    page_ = response.get_data(as_text=True)
+    assert "dòng 2: “Kính gửi đồng chí” không phải là một mốc" in page_ and 'aria-invalid="true"' in page_
+    assert f">{pasted}</textarea>" in page_
+    assert all_events(db, action="audit.verified") == []

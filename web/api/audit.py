@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import marshmallow as ma
 from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
 
 from states import Role
-from workflow import audit, history
+from workflow import audit, audit_anchor, history
 from workflow.clock import utcnow
 from workflow.txn import commit
 
@@ -65,6 +67,14 @@ EventPageSchema = type("EventPageSchema", (ma.Schema,), {
     "per_page": fields.Integer(required=True), "total": fields.Integer(required=True)})
 
 
+class AnchorCheckSchema(ma.Schema):
+    seq = fields.Integer(required=True)
+    hash = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "matches, differs (the history up to it was "
+                                                                   "rewritten) or missing (cut back)"})
+    found = fields.String(allow_none=True, metadata={"description": "the hash the event at seq has now"})
+
+
 class IntegritySchema(ma.Schema):
     ok = fields.Boolean(required=True)
     checked = fields.Integer(required=True, metadata={"description": "events verified before the first bad one"})
@@ -75,6 +85,23 @@ class IntegritySchema(ma.Schema):
     at = fields.DateTime()
     seq = fields.Integer(allow_none=True, metadata={"description": "the seq of the audit.verified event recording "
                                                                   "this check"})
+    anchor = fields.Method("_anchor", allow_none=True, metadata={
+        "description": "SEQ:HASH of the audit.verified event recording this check: keep it outside the system"})
+    anchors = fields.List(fields.Nested(AnchorCheckSchema), metadata={
+        "description": "the anchors given, each checked against the event stored at its seq"})
+
+    def _anchor(self, check):
+        return check.anchor.text if check.anchor else None
+
+
+class IntegrityArgsSchema(ma.Schema):
+    anchors = fields.List(fields.String(validate=validate.Regexp(audit_anchor.CANONICAL,
+                                                                 error="write each anchor as SEQ:HASH")),
+                          validate=validate.Length(max=audit_anchor.MAX_ANCHORS),
+                          load_default=list, metadata={
+                              "description": "anchors held outside the system, each SEQ:HASH as the daily anchor "
+                                             "e-mail gives it; a rewritten history fails the first one it reaches "
+                                             "back past"})
 
 
 def _readers_only():
@@ -109,12 +136,27 @@ def events(args):
     return {"items": items, "page": found.page, "per_page": found.per_page, "total": found.total}
 
 
+def _readers_first(view):
+    """The role check before the body is read: a caller who may not check gets 403, whatever it sent."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        _readers_only()
+        return view(*args, **kwargs)
+
+    return checked
+
+
 @blp.route("/integrity", methods=["POST"])
+@_readers_first
+@blp.arguments(IntegrityArgsSchema, required=False)
 @blp.response(200, IntegritySchema)
 @_problem(403, "The caller is not an auditor, administrator or secretariat head")
-def integrity():
-    """Verify the whole chain now; the result is itself recorded as an audit.verified event."""
-    _readers_only()
-    check = history.check_integrity(caller(), now=utcnow())
+@_problem(422, "An anchor is not SEQ:HASH, or more than 100 are given")
+def integrity(args):
+    """Verify the whole chain now, and each anchor held against it; the result is itself recorded as an
+    audit.verified event. A rewritten history verifies as a chain: ``ok`` is false when an anchor differs."""
+    anchors = audit_anchor.parse_many(args.get("anchors") or [])
+    check = history.check_integrity(caller(), now=utcnow(), anchors=anchors)
     commit()
     return check

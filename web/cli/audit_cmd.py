@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from workflow import audit, audit_export, cases
-from workflow.clock import parse_moment
+from models import db
+from notifications import anchor
+from workflow import audit, audit_anchor, audit_export, cases
+from workflow.clock import parse_moment, utcnow
 
 from .common import campaign_by_key, domain_errors, fail
 
@@ -18,14 +20,52 @@ group = click.Group("audit", help="The tamper-evident audit log: verify, export,
 
 
 @group.command("verify")
-def verify_cmd():
-    """Walk the whole hash chain; exit non-zero naming the first bad event."""
+@click.option("--anchor", "anchors", multiple=True, metavar="SEQ:HASH",
+              help="An anchor held outside the database (from the daily anchor e-mail); repeatable.")
+@click.option("--anchors-file", type=click.File("r", encoding="utf-8"),
+              help="A file of anchors, one per line (e.g. copied from the e-mails).")
+@domain_errors
+def verify_cmd(anchors, anchors_file):
+    """Walk the whole hash chain and check each anchor held; exit non-zero naming the first bad event.
+
+    Records nothing (the auditor's page and the API record their checks as audit.verified)."""
+    held = audit_anchor.parse_many(list(anchors))
+    if anchors_file is not None:
+        held = list(dict.fromkeys([*held, *audit_anchor.parse_lines(anchors_file.read())]))
     result = audit.verify()
-    if result.ok:
-        click.echo(result.describe())
-        return
-    where = f"seq {result.first_bad_seq}" + (f" (id {result.first_bad_id})" if result.first_bad_id else "")
-    fail(f"audit chain BROKEN at event {where}: {result.problem} ({result.checked} events verified before it)")
+    checks = audit_anchor.check(held)
+    for c in checks:
+        click.echo(f"anchor seq {c.seq}: {c.status}" + (f" (the event now has {c.found})" if c.found and not c.ok
+                                                        else ""))
+    if not result.ok:
+        where = f"seq {result.first_bad_seq}" + (f" (id {result.first_bad_id})" if result.first_bad_id else "")
+        fail(f"audit chain BROKEN at event {where}: {result.problem} ({result.checked} events verified before it)")
+    failed = audit_anchor.problem_of(checks)
+    if failed is not None:
+        fail(f"audit chain REWRITTEN: {failed[1]} ({result.checked} events verify as a chain)")
+    click.echo(result.describe() + (f"; {len(checks)} anchors match" if checks else ""))
+
+
+@group.command("anchor")
+@click.option("--now", "now_text", default=None, help="as of this moment (ISO; naive = Hà Nội time)")
+@domain_errors
+def anchor_cmd(now_text):
+    """Check the chain now and queue today's anchor e-mail for every auditor (once per auditor and day);
+    the scheduler's daily digest job does the same at 07:30."""
+    report = anchor.queue_anchor_mails(now=_now(now_text))
+    db.session.commit()
+    click.echo(report.describe())
+    if report.check is not None and not report.check.ok:
+        raise SystemExit(1)
+
+
+def _now(text: str | None):
+    if text is None:
+        return utcnow()
+    try:
+        return parse_moment(text)
+    except ValueError:
+        fail(f"--now: not a moment: {text}")
 
 
 @group.command("export")
