@@ -5,7 +5,7 @@ from .audit import AuditEvent, AuditHead, DomainEvent
 from .base import Points, db, to_points, utcnow
 from .campaign import Campaign, CampaignStaff, CampaignStageDue, CouncilSeat
 from .case import Case, Score
-from .commune import Authority, Commune, CommunePredecessor
+from .commune import Authority, Commune
 from .commune_lineage import CommuneMerger
 from .criteria import CriteriaItem, CriteriaSet
 from .deadline import Deadline
@@ -23,7 +23,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent", "AuditHead", "DomainEvent", "Points", "db", "to_points", "utcnow",
     "Campaign", "CampaignStaff", "CampaignStageDue", "CouncilSeat", "Case", "Score",
-    "Authority", "Commune", "CommunePredecessor", "CriteriaItem", "CriteriaSet", "Deadline",
+    "Authority", "Commune", "CriteriaItem", "CriteriaSet", "Deadline",
     "LoginFailure",
     "CommuneMerger", "ResultSnapshot",
     "RemediationItem", "RemediationPlan",

@@ -30,11 +30,3 @@ class Commune(db.Model):
 
     authority: Mapped[Authority] = relationship(back_populates="communes")
 
-
-class CommunePredecessor(db.Model):
-    """A commune merged into another in the 2025 reform, so results can be compared across years."""
-
-    __tablename__ = "commune_predecessors"
-
-    commune_id: Mapped[int] = mapped_column(ForeignKey("communes.id"), primary_key=True)
-    predecessor_id: Mapped[int] = mapped_column(ForeignKey("communes.id"), primary_key=True)

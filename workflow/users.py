@@ -325,8 +325,6 @@ def set_password(user: User, password: str, *, actor: User, now: dt.datetime) ->
     if problem:
         raise InvalidInput(problem, errors={"password": [problem]})
     user.set_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
     db.session.flush()
     audit.record("user.password_set", actor=actor, now=now, subject=user.email,
                  after={"password_changed": True})
