@@ -224,3 +224,36 @@ def test_integrity_anchors_refused_naming_the_anchor_and_roles_checked_first(api
     # a caller who may not check is refused for that, whatever the body
     _status(api("officer_a").post("/api/v1/audit/integrity", json={"anchors": 5}), 403, "forbidden")
     assert db.session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) == before
+
+
+# --- who and what before the body ---------------------------------------------------------------------
+
+BAD_BODIES = ({"reason": 5, "revision_due": "not a date"}, {"self_score": [], "nonsense": True},
+              {"decision": 7})
+
+
+def test_a_missing_case_or_a_refused_caller_is_answered_as_such_whatever_the_body(api, world, pending):
+    """404 for another commune's case or a missing sub-criterion, 403 for a role that may not act: the
+    same answer a well-formed body gets, never 422 for a malformed one (which says nothing of who may)."""
+    mine, theirs = _case("10001"), _case("10002")
+    before = db.session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    for body in BAD_BODIES:
+        # another commune's case is no case for officer_a, and a transition that does not exist is none either
+        _status(api("officer_a").post(f"/api/v1/cases/{theirs.id}/transitions/submit", json=body), 404, "not-found")
+        _status(api("officer_a").post(f"/api/v1/cases/{mine.id}/transitions/no_such", json=body), 404, "not-found")
+        # the auditor sees the case but may not fire: 403 naming the roles
+        refused = _status(api("auditor").post(f"/api/v1/cases/{mine.id}/transitions/submit", json=body), 403,
+                          "forbidden")
+        assert "needs one of the roles" in refused["detail"]
+        client = api("officer_a")
+        for url in (f"/api/v1/cases/{theirs.id}/scores/1.1.2", f"/api/v1/cases/{mine.id}/scores/9.9.9"):
+            _status(client.client.patch(url, json=body, headers=client._headers(None)), 404, "not-found")
+        # sign-off decisions: a non-member is refused, a member asking for another sign-off finds none
+        _status(api("officer_a").post(f"/api/v1/sign-offs/{pending}/decision", json=body), 403, "forbidden")
+        _status(api("council").post(f"/api/v1/sign-offs/{pending + 999}/decision", json=body), 404, "not-found")
+    # and the caller who may act still gets 422 naming the field of a malformed body
+    client = api("officer_a")
+    bad = client.client.patch(f"/api/v1/cases/{mine.id}/scores/1.1.2", json={"self_score": []},
+                              headers=client._headers({"If-Match": f'"v{mine.version}"'}))
+    assert bad.status_code == 422 and "self_score" in bad.get_json()["errors"]
+    assert db.session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) == before

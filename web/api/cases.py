@@ -15,6 +15,7 @@ from workflow.txn import commit
 from .auth import caller
 from .common import (
     IF_MATCH,
+    before_body,
     case_or_404,
     etag_headers,
     etag_of,
@@ -136,7 +137,18 @@ def readiness(case_id: int):
     return {"case_id": case.id, "stage": case.stage, "version": case.version, "transitions": transitions}
 
 
+def _fire_target(case_id: int, name: str) -> None:
+    """The case (404), the transition (404) and the caller's role and commune scope for it (403), before
+    the body is read; ``cases.fire`` checks the role again, as it does for every caller."""
+    case = case_or_404(case_id)
+    spec = TRANSITIONS.get(name)
+    if spec is None:
+        abort(404, message=f"No transition named '{name}'.")
+    access.require_fire(caller(), case, spec)
+
+
 @blp.route("/<int:case_id>/transitions/<name>", methods=["POST"])
+@before_body(_fire_target)
 @blp.doc(parameters=[IF_MATCH])
 @blp.arguments(TransitionArgsSchema, as_kwargs=False)
 @blp.response(200, FireResultSchema, headers=etag_headers())

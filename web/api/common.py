@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import request
+import functools
+from collections.abc import Callable
+
+from flask import g, request
 from flask_smorest import abort
 
 from models import Campaign, Case
@@ -36,11 +39,30 @@ def paginate(rows: list, args: dict) -> dict:
 
 
 def case_or_404(case_id: int) -> Case:
-    """The case if the caller may see it: 404 for "missing" and "not yours" alike (as on the pages)."""
-    found = queries.visible_case(caller(), case_id)  # ids beyond a database integer are no case there too
+    """The case if the caller may see it: 404 for "missing" and "not yours" alike (as on the pages).
+    Read once per request (``before_body`` checks may have read it already)."""
+    seen = g.setdefault("api_cases", {})
+    found = seen.get(case_id) or queries.visible_case(caller(), case_id)  # ids beyond an integer: no case
     if found is None:
         abort(404, message="No such case.")
+    seen[case_id] = found
     return found
+
+
+def before_body(check: Callable[..., None]):
+    """Run ``check`` with the path's arguments before flask-smorest reads the body (place it above
+    ``@blp.arguments``): a missing resource (404) or a refused caller (403) is answered as such whatever
+    the body, rather than 422 for a malformed one."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            check(**kwargs)
+            return view(*args, **kwargs)
+
+        return checked
+
+    return wrap
 
 
 def visible_campaign_or_404(key: str) -> Campaign:

@@ -14,7 +14,7 @@ from workflow.scoring import case_totals
 from workflow.txn import commit
 
 from .auth import caller
-from .common import IF_MATCH, case_or_404, etag_headers, etag_of, problem_doc, required_version
+from .common import IF_MATCH, before_body, case_or_404, etag_headers, etag_of, problem_doc, required_version
 
 blp = Blueprint("api_scores", __name__, url_prefix="/api/v1/cases",
                 description="Scores of a case: read; write in the stage that owns them")
@@ -130,7 +130,13 @@ def list_scores(case_id: int):
     return body, 200, {"ETag": f'"{etag_of(case)}"'}
 
 
+def _score_target(case_id: int, code: str) -> None:
+    """The case and the sub-criterion (404) before the body is read."""
+    _leaf_or_404(case_or_404(case_id), code)
+
+
 @blp.route("/<int(signed=True):case_id>/scores/<code>", methods=["PATCH"])
+@before_body(_score_target)
 @blp.doc(parameters=[IF_MATCH])
 @blp.arguments(ScorePatchSchema, as_kwargs=False)
 @blp.response(200, ScoreItemSchema, headers=etag_headers())

@@ -14,7 +14,7 @@ from workflow.txn import commit
 
 from .auth import caller
 from .cases import IF_MATCH
-from .common import etag_of, paginate, problem_doc, required_version
+from .common import before_body, etag_of, paginate, problem_doc, required_version
 from .schemas import PageArgsSchema
 
 blp = Blueprint("api_signoffs", __name__, url_prefix="/api/v1/sign-offs",
@@ -80,7 +80,21 @@ def pending(args):
     return paginate(signoff.pending_for_member(caller()), args)
 
 
+def _decision_target(sign_off_id: int) -> None:
+    """A council member (403) and a sign-off of theirs (404) before the body is read."""
+    _council_only()
+    _sign_off_or_404(sign_off_id)
+
+
+def _sign_off_or_404(sign_off_id: int) -> SignOff:
+    so = history.sign_off_for_member(caller(), sign_off_id) if sign_off_id <= 2**31 - 1 else None
+    if so is None:
+        abort(404, message="No such sign-off.")
+    return so
+
+
 @blp.route("/<int:sign_off_id>/decision", methods=["POST"])
+@before_body(_decision_target)
 @blp.doc(parameters=[IF_MATCH])
 @blp.arguments(DecisionArgsSchema, as_kwargs=False)
 @blp.response(200, DecisionResultSchema, headers={"ETag": {"description": "the case's new version",
@@ -93,11 +107,8 @@ def pending(args):
 @_problem(428, "If-Match is missing")
 def decide(args, sign_off_id: int):
     """Approve or reject (a rejection needs a comment); If-Match carries the CASE's ETag."""
-    _council_only()
     user = caller()
-    so = history.sign_off_for_member(user, sign_off_id) if sign_off_id <= 2**31 - 1 else None
-    if so is None:
-        abort(404, message="No such sign-off.")
+    so = _sign_off_or_404(sign_off_id)
     case = _case(so)
     version = required_version(case)
     stage_before = case.stage
