@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import marshmallow as ma
 from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
@@ -14,7 +12,7 @@ from workflow.clock import utcnow
 from workflow.txn import commit
 
 from .auth import caller
-from .common import problem_doc
+from .common import before_body, problem_doc
 from .schemas import PageArgsSchema
 
 blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit",
@@ -136,19 +134,8 @@ def events(args):
     return {"items": items, "page": found.page, "per_page": found.per_page, "total": found.total}
 
 
-def _readers_first(view):
-    """The role check before the body is read: a caller who may not check gets 403, whatever it sent."""
-
-    @functools.wraps(view)
-    def checked(*args, **kwargs):
-        _readers_only()
-        return view(*args, **kwargs)
-
-    return checked
-
-
 @blp.route("/integrity", methods=["POST"])
-@_readers_first
+@before_body(_readers_only)  # 403 for another role, whatever body it sent
 @blp.arguments(IntegrityArgsSchema, required=False)
 @blp.response(200, IntegritySchema)
 @_problem(403, "The caller is not an auditor, administrator or secretariat head")
