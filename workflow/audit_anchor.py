@@ -71,25 +71,23 @@ def parse(text: str) -> Anchor:
 
 def parse_lines(text: str) -> list[Anchor]:
     """Anchors one per line (blank lines skipped); an error names the line."""
-    anchors = []
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            anchors.append(parse(line))
-        except InvalidInput as exc:
-            raise InvalidInput(f"line {number}: {exc}", {"anchors": [f"line {number}: {exc}"]}) from None
-    return _bounded(anchors)
+    lines = [(n, line) for n, line in enumerate((text or "").splitlines(), start=1) if line.strip()]
+    return _parse_each(lines, "line")
 
 
 def parse_many(texts: list[str]) -> list[Anchor]:
     """Anchors given one per item (the API's list, the command line's repeated option)."""
+    return _parse_each(list(enumerate(texts, start=1)), "anchor")
+
+
+def _parse_each(numbered: list[tuple[int, str]], label: str) -> list[Anchor]:
     anchors = []
-    for number, text in enumerate(texts, start=1):
+    for number, text in numbered:
         try:
             anchors.append(parse(text))
         except InvalidInput as exc:
-            raise InvalidInput(f"anchor {number}: {exc}", {"anchors": [f"anchor {number}: {exc}"]}) from None
+            where = f"{label} {number}: {exc}"
+            raise InvalidInput(where, {"anchors": [where]}) from None
     return _bounded(anchors)
 
 

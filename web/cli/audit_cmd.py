@@ -12,9 +12,9 @@ import click
 from models import db
 from notifications import anchor
 from workflow import audit, audit_anchor, audit_export, cases
-from workflow.clock import parse_moment, utcnow
+from workflow.clock import parse_moment
 
-from .common import campaign_by_key, domain_errors, fail
+from .common import campaign_by_key, domain_errors, fail, moment_or_now
 
 group = click.Group("audit", help="The tamper-evident audit log: verify, export, replay.")
 
@@ -52,20 +52,12 @@ def verify_cmd(anchors, anchors_file):
 def anchor_cmd(now_text):
     """Check the chain now and queue today's anchor e-mail for every auditor (once per auditor and day);
     the scheduler's daily digest job does the same at 07:30."""
-    report = anchor.queue_anchor_mails(now=_now(now_text))
+    report = anchor.queue_anchor_mails(now=moment_or_now(now_text))
     db.session.commit()
     click.echo(report.describe())
     if report.check is not None and not report.check.ok:
         raise SystemExit(1)
 
-
-def _now(text: str | None):
-    if text is None:
-        return utcnow()
-    try:
-        return parse_moment(text)
-    except ValueError:
-        fail(f"--now: not a moment: {text}")
 
 
 @group.command("export")

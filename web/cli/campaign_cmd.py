@@ -9,20 +9,10 @@ from sqlalchemy import func, select
 
 from models import Campaign, Case, db
 from workflow import plans, txn
-from workflow.clock import parse_moment, utcnow
 
-from .common import actor_by_email, campaign_by_key, domain_errors, fail
+from .common import actor_by_email, campaign_by_key, domain_errors, fail, moment_or_now
 
 group = click.Group("campaign", help="Campaigns: load a plan file, start, list.")
-
-
-def _now(text: str | None):
-    if text is None:
-        return utcnow()
-    try:
-        return parse_moment(text)
-    except ValueError:
-        fail(f"--now {text!r} is not an ISO date or date-time (e.g. 2023-11-01T09:00)")
 
 
 @group.command("load")
@@ -33,7 +23,7 @@ def _now(text: str | None):
 def load(path: str, actor_email: str | None, now_text: str | None) -> None:
     """Create or update a campaign from a plan file (YAML or JSON); refuses a bad file as a whole."""
     actor = actor_by_email(actor_email) if actor_email else None
-    report = plans.load_plan_file(path, actor=actor, now=_now(now_text))
+    report = plans.load_plan_file(path, actor=actor, now=moment_or_now(now_text))
     txn.commit()
     click.echo(report.summary())
 
@@ -47,7 +37,7 @@ def start(campaign_key: str, actor_email: str, now_text: str | None) -> None:
     """Open every case still in planning (self-assessment begins)."""
     campaign = campaign_by_key(campaign_key)
     actor = actor_by_email(actor_email)
-    now = _now(now_text)
+    now = moment_or_now(now_text)
     plans.check_can_start(campaign, actor)  # a refusal is one line, not a half-drawn progress bar
     waiting = len(plans.cases_in_planning(campaign))
     with click.progressbar(length=waiting, label="opening cases", file=sys.stderr) as bar:
@@ -118,7 +108,7 @@ def next_campaign(from_key: str, new_key: str | None, year: int | None, title: s
         data = proposal.plan
     if not yes and not click.confirm("Open the new campaign from this plan?", err=True):
         fail("nothing loaded")
-    result = rollover.open_next_campaign(source, data, actor=actor, now=_now(now_text), source_sha256=sha)
+    result = rollover.open_next_campaign(source, data, actor=actor, now=moment_or_now(now_text), source_sha256=sha)
     txn.commit()
     carried = ("remediation not installed: nothing carried forward" if result.carried_forward is None
                else f"{result.carried_forward} open remediation item(s) carried forward")

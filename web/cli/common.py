@@ -8,6 +8,7 @@ import click
 from sqlalchemy import select
 
 from models import Campaign, User, db
+from workflow.clock import parse_moment, utcnow
 from workflow.errors import PlanInvalid, TransitionRefused, WorkflowError
 
 
@@ -15,6 +16,16 @@ def fail(message: str, code: int = 1):
     """Print a one-line error (no traceback) and exit non-zero."""
     click.echo(f"Error: {message}", err=True)
     raise SystemExit(code)
+
+
+def moment_or_now(text: str | None):
+    """A ``--now`` option's moment (ISO; naive = Hà Nội time), or now when it is not given."""
+    if text is None:
+        return utcnow()
+    try:
+        return parse_moment(text)
+    except ValueError:
+        fail(f"--now {text!r} is not an ISO date or date-time (e.g. 2023-11-01T09:00)")
 
 
 def domain_errors(func):

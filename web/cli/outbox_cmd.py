@@ -7,22 +7,12 @@ from sqlalchemy import func, select
 
 from models import OutboxMessage, db
 from notifications import delivery, digest
-from workflow.clock import parse_moment, utcnow
 
-from .common import domain_errors, fail
+from .common import domain_errors, moment_or_now
 
 group = click.Group("outbox", help="The e-mail outbox: deliver, list, digest.")
 
 STATUSES = ("queued", "sent", "failed", "skipped")
-
-
-def _moment(value: str | None):
-    if value is None:
-        return utcnow()
-    try:
-        return parse_moment(value)
-    except ValueError:
-        fail(f"--now: not an ISO date or date-time: {value!r}")
 
 
 @group.command("deliver")
@@ -32,7 +22,7 @@ def _moment(value: str | None):
 @domain_errors
 def deliver_command(batch: int, now_text: str | None):
     """Send every queued message that is due now, batch by batch over one SMTP session each."""
-    now = _moment(now_text)
+    now = moment_or_now(now_text)
     due = db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)) or 0
     db.session.commit()
@@ -81,6 +71,6 @@ def list_command(status: str | None, limit: int):
 @domain_errors
 def digest_command(now_text: str | None):
     """Queue today's digest for every secretariat user (at most once per user and day)."""
-    report = digest.queue_digests(now=_moment(now_text))
+    report = digest.queue_digests(now=moment_or_now(now_text))
     db.session.commit()
     click.echo(report.describe())
