@@ -81,6 +81,9 @@ def parse_many(texts: list[str]) -> list[Anchor]:
 
 
 def _parse_each(numbered: list[tuple[int, str]], label: str) -> list[Anchor]:
+    if len(numbered) > MAX_ANCHORS:  # before reading any: a pasted mailbox is refused at once
+        raise InvalidInput(f"at most {MAX_ANCHORS} anchors at a time ({len(numbered)} given)",
+                           {"anchors": [f"at most {MAX_ANCHORS}"]})
     anchors = []
     for number, text in numbered:
         try:
@@ -88,13 +91,6 @@ def _parse_each(numbered: list[tuple[int, str]], label: str) -> list[Anchor]:
         except InvalidInput as exc:
             where = f"{label} {number}: {exc}"
             raise InvalidInput(where, {"anchors": [where]}) from None
-    return _bounded(anchors)
-
-
-def _bounded(anchors: list[Anchor]) -> list[Anchor]:
-    if len(anchors) > MAX_ANCHORS:
-        raise InvalidInput(f"at most {MAX_ANCHORS} anchors at a time ({len(anchors)} given)",
-                           {"anchors": [f"at most {MAX_ANCHORS}"]})
     return list(dict.fromkeys(anchors))  # the same anchor twice is checked once, in the order given
 
 

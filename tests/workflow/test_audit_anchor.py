@@ -69,6 +69,9 @@ def test_lines_of_anchors_name_the_bad_line_and_are_bounded():
         audit_anchor.parse_many([f"1:{H64}", f"0:{H64}"])
     with pytest.raises(InvalidInput, match=r"at most 100 anchors at a time \(101 given\)"):
         audit_anchor.parse_many([f"{n}:{H64}" for n in range(1, 102)])
+    # a whole mailbox pasted is refused by its count of lines, before any is read
+    with pytest.raises(InvalidInput, match=r"at most 100 anchors at a time \(200000 given\)"):
+        audit_anchor.parse_lines("x\n" * 200_000)
 
 
 def test_an_intact_chain_matches_its_anchors_and_the_check_records_them(make, db):
