@@ -64,8 +64,8 @@ def queue_anchor_mails(*, now: dt.datetime) -> AnchorReport:
     for user in waiting:
         rendered = render_anchor(locale=user.locale, recipient_name=user.name, day=day,
                                  checked_at=f"{local:%H:%M} {local:%d/%m/%Y}", ok=check.ok, checked=check.checked,
-                                 first_bad_seq=check.first_bad_seq, problem=check.problem,
-                                 anchor=check.anchor.text, integrity_url=f"{base_url}/audit/integrity")
+                                 first_bad_seq=check.first_bad_seq, anchor=check.anchor.text,
+                                 integrity_url=f"{base_url}/audit/integrity")
         if insert_rendered(key=anchor_key(day, user.email), kind="anchor", rendered=rendered, recipient=user,
                            scheduled_for=now, now=now):
             report.queued += 1

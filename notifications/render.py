@@ -276,13 +276,14 @@ def render_digest(*, locale: str, recipient_name: str, day: dt.date, overdue: li
 
 
 def render_anchor(*, locale: str, recipient_name: str, day: dt.date, checked_at: str, ok: bool, checked: int,
-                  first_bad_seq: int | None, problem: str | None, anchor: str, integrity_url: str) -> Rendered:
-    """The auditors' daily anchor: the result of the system's own chain check and the check's SEQ:HASH."""
+                  first_bad_seq: int | None, anchor: str, integrity_url: str) -> Rendered:
+    """The auditors' daily anchor: the result of the system's own chain check and the check's SEQ:HASH (what
+    is wrong with a broken chain is on the integrity page, in the reader's language)."""
     locale = locale_of(locale)
     env = environment()
     context = {"recipient_name": recipient_name, "day": day, "checked_at": checked_at, "ok": ok,
                "checked": f"{checked:,}".replace(",", "." if locale == "vi" else ","),
-               "first_bad_seq": first_bad_seq, "problem": problem or "", "anchor": anchor,
+               "first_bad_seq": first_bad_seq, "anchor": anchor,
                "integrity_url": integrity_url}
     subject = _one_line(env.get_template(f"{locale}/anchor_subject.txt").render(context))
     text = env.get_template(f"{locale}/anchor.txt").render(context)

@@ -84,7 +84,8 @@ def test_a_broken_chain_turns_the_anchor_into_a_warning_in_the_auditors_language
     row = db.session.scalars(select(OutboxMessage)).one()
     assert row.key == f"anchor:2023-12-06:{make.auditor.email}" and row.kind == "anchor"
     assert row.subject == "[PAR] WARNING: the audit log was altered at event seq 2"
-    assert "content does not match its hash (edited)" in row.body_text and "The 1 events before it" in row.body_text
+    assert "altered at event seq 2; the 1 events before it still match" in row.body_text
+    assert "https://cchc.example.vn/audit/integrity" in row.body_text
     # the `flask audit anchor` command does the same and fails loudly on a broken chain
     result = app.test_cli_runner().invoke(args=["audit", "anchor", "--now", "2023-12-07T07:30"])
     assert result.exit_code == 1 and "chain BROKEN at seq 2" in result.output

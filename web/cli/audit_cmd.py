@@ -59,7 +59,6 @@ def anchor_cmd(now_text):
         raise SystemExit(1)
 
 
-
 @group.command("export")
 @click.option("--campaign", "campaign_key", help="Only this campaign's events.")
 @click.option("--commune", "commune_code", help="Only this commune's case (needs --campaign).")
