@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -28,15 +30,21 @@ BUCKET_TITLES = {
 }
 
 
-def board_link(campaign_key: str, stage: str, bucket: str, as_of: str) -> str:
+def board_link(campaign_key: str, stage: str, bucket: str, as_of: str, today: dt.date, soon_until: dt.date) -> str:
     """The board view that lists a dashboard count's cases (or the nearest view the board offers).
 
-    Overdue is the board's own filter (same cases); on track, due soon and no deadline are the stage's
-    column, earliest due first; done and not reached are the table sorted by stage (later or earlier
-    stages first)."""
+    Overdue is the board's own filter (same cases); due soon and on track are the table narrowed to the
+    stage and the same window of binding due dates (same cases), earliest due first; no deadline is the
+    stage's column; done and not reached are the table sorted by stage (later or earlier stages first)."""
     common = {"campaign": campaign_key, "as_of": as_of or None}
     if bucket == dash.OVERDUE:
         return url_for("board.board", stage=stage, overdue=1, **common)
+    if bucket == dash.DUE_SOON:
+        return url_for("board.table", stage=stage, due_from=today.isoformat(), due_to=soon_until.isoformat(),
+                       sort="due", **common)
+    if bucket == dash.ON_TRACK:
+        return url_for("board.table", stage=stage, due_from=(soon_until + dt.timedelta(days=1)).isoformat(),
+                       sort="due", **common)
     if bucket == dash.DONE:
         return url_for("board.table", sort="stage", dir="desc", **common)
     if bucket == dash.NOT_REACHED:

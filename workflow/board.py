@@ -87,6 +87,8 @@ class BoardFilter:
     q: str = ""
     # the table's (and the API's) narrower filters; the board's columns ignore them
     on_time: bool = False  # only cases not past their binding deadline
+    due_from: dt.date | None = None  # only cases whose binding deadline falls in [due_from, due_to]
+    due_to: dt.date | None = None  # (the dashboard's "due soon" and "on track" counts, as a list)
     commune: str | None = None  # one commune, by code
     scope_commune_id: int | None = None  # the reader's scope (access.commune_scope), applied in SQL
 
@@ -96,7 +98,20 @@ class BoardFilter:
         stage = (args.get("stage") or "").strip()
         return cls(today=today, stage=stage if stage in Stage.__members__ else None,
                    overdue=(args.get("overdue") or "") in ("1", "on", "true", "yes"),
-                   q=" ".join((args.get("q") or "").split())[:100])
+                   q=" ".join((args.get("q") or "").split())[:100],
+                   due_from=_iso_date(args.get("due_from")), due_to=_iso_date(args.get("due_to")))
+
+    @property
+    def due_window(self) -> bool:
+        return self.due_from is not None or self.due_to is not None
+
+
+def _iso_date(text: str | None) -> dt.date | None:
+    """YYYY-MM-DD, or None (an unreadable date is ignored, as an unknown stage is)."""
+    try:
+        return dt.date.fromisoformat((text or "").strip()) if text else None
+    except ValueError:
+        return None
 
 
 def today_for(campaign: Campaign, now: dt.datetime) -> dt.date:
@@ -204,6 +219,17 @@ def _binding_overdue():
     d = DEADLINES.alias("d")
     return exists().where(d.c.case_id == CASES.c.id, d.c.stage == CASES.c.stage, d.c.completed_at.is_(None),
                           d.c.due < bindparam("today", type_=Date), ~_outranked(d))
+
+
+def _binding_due_within(with_from: bool, with_to: bool):
+    """EXISTS: the case's binding deadline falls on or after ``:due_from`` and on or before ``:due_to``."""
+    d = DEADLINES.alias("d")
+    conditions = [d.c.case_id == CASES.c.id, d.c.stage == CASES.c.stage, d.c.completed_at.is_(None), ~_outranked(d)]
+    if with_from:
+        conditions.append(d.c.due >= bindparam("due_from", type_=Date))
+    if with_to:
+        conditions.append(d.c.due <= bindparam("due_to", type_=Date))
+    return exists().where(*conditions)
 
 
 def _binding_due():
@@ -567,6 +593,8 @@ def _table_where(stmt, dialect: str, flt: BoardFilter):
         stmt = stmt.where(_binding_overdue())
     if flt.on_time:
         stmt = stmt.where(~_binding_overdue())
+    if flt.due_window:
+        stmt = stmt.where(_binding_due_within(flt.due_from is not None, flt.due_to is not None))
     if flt.q:
         stmt = stmt.where(_search_clause(dialect))
     if flt.commune:
@@ -579,7 +607,7 @@ def _table_where(stmt, dialect: str, flt: BoardFilter):
 def _table_flags(flt: BoardFilter) -> tuple:
     """The shape of the table's statement under ``flt`` (statements are cached per shape)."""
     return (bool(flt.stage), flt.overdue, bool(flt.q), flt.on_time, bool(flt.commune),
-            flt.scope_commune_id is not None)
+            flt.scope_commune_id is not None, flt.due_from is not None, flt.due_to is not None)
 
 
 _BLOCKERS_BY_CASE = _campaign_blockers()
@@ -640,6 +668,10 @@ def _table_params(campaign: Campaign, flt: BoardFilter, **more) -> dict:
         params["stage"] = flt.stage
     if flt.commune:
         params["commune"] = flt.commune
+    if flt.due_from is not None:
+        params["due_from"] = flt.due_from
+    if flt.due_to is not None:
+        params["due_to"] = flt.due_to
     if flt.scope_commune_id is not None:
         params["scope_commune_id"] = flt.scope_commune_id
     return params

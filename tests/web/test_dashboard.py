@@ -94,10 +94,39 @@ def test_the_page_shows_the_counts_and_links_them_to_the_board(app, crafted, mak
     page = client.get(overdue).get_data(as_text=True)
     assert "Xã 20002" in page and "Xã 20006" not in page
     soon = re.search(r'href="([^"]+)"', cells["due_soon"]).group(1).replace("&amp;", "&")
-    assert "stage=self_assessment" in soon and "overdue" not in soon
+    assert soon.startswith("/board/table?") and "stage=self_assessment" in soon and "overdue" not in soon
+    assert "due_from=2023-12-06" in soon and "due_to=2023-12-13" in soon
+    # it lists exactly that count: 20006, due soon on its revision deadline, not 20002 (overdue)
+    table = client.get(soon).get_data(as_text=True)
+    assert re.findall(r'data-code="(\d+)"', table) == ["20006"] and 'data-total="1"' in table
+    assert "Chỉ hồ sơ có hạn từ 06/12/2023 đến 13/12/2023" in table and 'id="clear-due-window"' in table
+    # the export of that view holds the same case
+    export = re.search(r'id="export-csv"[^>]*|href="([^"]+)" id="export-csv"', table).group(0)
+    csv_url = re.search(r'href="([^"]+)"', export).group(1).replace("&amp;", "&")
+    rows = client.get(csv_url).get_data(as_text=True).splitlines()
+    assert len(rows) == 2 and rows[1].startswith("20006,")
     assert "href" not in cells["on_track"]  # a zero links nowhere
+    on_track = re.search(r'href="([^"]+)"', _cells(html, "appraisal")["on_track"]).group(1).replace("&amp;", "&")
+    assert "due_from=2023-12-14" in on_track and "due_to" not in on_track
+    assert re.findall(r'data-code="(\d+)"', client.get(on_track).get_data(as_text=True)) == ["20003"]
     assert 'data-due="2023-12-11"' in html  # the council date after art. 148
     assert client.get("/board?campaign=dash-2023").get_data(as_text=True).count('href="/dashboard') >= 1
+
+
+def test_the_tables_due_window_lists_each_dashboard_count(crafted, db):
+    """For every stage, the table narrowed to the dashboard's window holds as many cases as its count."""
+    built = dash.build(crafted, dt.datetime(2023, 12, 6, 10, 0, tzinfo=dt.UTC), 5)
+    today, soon = built.today, built.soon_until
+    for line in built.lines:
+        flt = board.BoardFilter(today=today, stage=line.stage)
+        windows = {dash.DUE_SOON: dict(due_from=today, due_to=soon),
+                   dash.ON_TRACK: dict(due_from=soon + dt.timedelta(days=1))}
+        for bucket, window in windows.items():
+            narrowed = board.table_page(crafted, board.BoardFilter(**{**vars(flt), **window}))
+            assert narrowed.total == line.counts[bucket], (line.stage, bucket)
+    # a window given as text: an unreadable date is ignored, as an unknown stage is
+    parsed = board.BoardFilter.parse({"due_from": "2023-12-06", "due_to": "13/12/2023"}, today)
+    assert (parsed.due_from, parsed.due_to, parsed.due_window) == (today, None, True)
 
 
 def test_the_default_window_comes_from_the_configuration(app, crafted, make):
