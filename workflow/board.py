@@ -89,6 +89,7 @@ class BoardFilter:
     on_time: bool = False  # only cases not past their binding deadline
     due_from: dt.date | None = None  # only cases whose binding deadline falls in [due_from, due_to]
     due_to: dt.date | None = None  # (the dashboard's "due soon" and "on track" counts, as a list)
+    no_deadline: bool = False  # only cases with no deadline of their stage at all (open or completed)
     commune: str | None = None  # one commune, by code
     scope_commune_id: int | None = None  # the reader's scope (access.commune_scope), applied in SQL
 
@@ -99,7 +100,8 @@ class BoardFilter:
         return cls(today=today, stage=stage if stage in Stage.__members__ else None,
                    overdue=(args.get("overdue") or "") in ("1", "on", "true", "yes"),
                    q=" ".join((args.get("q") or "").split())[:100],
-                   due_from=_iso_date(args.get("due_from")), due_to=_iso_date(args.get("due_to")))
+                   due_from=_iso_date(args.get("due_from")), due_to=_iso_date(args.get("due_to")),
+                   no_deadline=(args.get("no_deadline") or "") in ("1", "on", "true", "yes"))
 
     @property
     def due_window(self) -> bool:
@@ -230,6 +232,13 @@ def _binding_due_within(with_from: bool, with_to: bool):
     if with_to:
         conditions.append(d.c.due <= bindparam("due_to", type_=Date))
     return exists().where(*conditions)
+
+
+def _stage_has_deadline():
+    """EXISTS: a deadline of the case's current stage, open or completed (the dashboard's "no deadline"
+    bucket is the cases without one)."""
+    d = DEADLINES.alias("d")
+    return exists().where(d.c.case_id == CASES.c.id, d.c.stage == CASES.c.stage)
 
 
 def _binding_due():
@@ -595,6 +604,8 @@ def _table_where(stmt, dialect: str, flt: BoardFilter):
         stmt = stmt.where(~_binding_overdue())
     if flt.due_window:
         stmt = stmt.where(_binding_due_within(flt.due_from is not None, flt.due_to is not None))
+    if flt.no_deadline:
+        stmt = stmt.where(~_stage_has_deadline())
     if flt.q:
         stmt = stmt.where(_search_clause(dialect))
     if flt.commune:
@@ -607,7 +618,7 @@ def _table_where(stmt, dialect: str, flt: BoardFilter):
 def _table_flags(flt: BoardFilter) -> tuple:
     """The shape of the table's statement under ``flt`` (statements are cached per shape)."""
     return (bool(flt.stage), flt.overdue, bool(flt.q), flt.on_time, bool(flt.commune),
-            flt.scope_commune_id is not None, flt.due_from is not None, flt.due_to is not None)
+            flt.scope_commune_id is not None, flt.due_from is not None, flt.due_to is not None, flt.no_deadline)
 
 
 _BLOCKERS_BY_CASE = _campaign_blockers()

@@ -109,6 +109,11 @@ def test_the_page_shows_the_counts_and_links_them_to_the_board(app, crafted, mak
     on_track = re.search(r'href="([^"]+)"', _cells(html, "appraisal")["on_track"]).group(1).replace("&amp;", "&")
     assert "due_from=2023-12-14" in on_track and "due_to" not in on_track
     assert re.findall(r'data-code="(\d+)"', client.get(on_track).get_data(as_text=True)) == ["20003"]
+    # no deadline: the one case still in planning, a stage the plan gives no due
+    unplanned = re.search(r'href="([^"]+)"', _cells(html, "planning")["no_deadline"]).group(1).replace("&amp;", "&")
+    assert "stage=planning" in unplanned and "no_deadline=1" in unplanned
+    listed = client.get(unplanned).get_data(as_text=True)
+    assert re.findall(r'data-code="(\d+)"', listed) == ["20001"] and 'id="no-deadline"' in listed
     assert 'data-due="2023-12-11"' in html  # the council date after art. 148
     assert client.get("/board?campaign=dash-2023").get_data(as_text=True).count('href="/dashboard') >= 1
 
@@ -120,7 +125,7 @@ def test_the_tables_due_window_lists_each_dashboard_count(crafted, db):
     for line in built.lines:
         flt = board.BoardFilter(today=today, stage=line.stage)
         windows = {dash.DUE_SOON: dict(due_from=today, due_to=soon),
-                   dash.ON_TRACK: dict(due_from=soon + dt.timedelta(days=1))}
+                   dash.ON_TRACK: dict(due_from=soon + dt.timedelta(days=1)), dash.NO_DEADLINE: dict(no_deadline=True)}
         for bucket, window in windows.items():
             narrowed = board.table_page(crafted, board.BoardFilter(**{**vars(flt), **window}))
             assert narrowed.total == line.counts[bucket], (line.stage, bucket)
