@@ -20,7 +20,8 @@ bp = Blueprint("board", __name__, url_prefix="/board")
 readers_only = roles_required(*access.CAMPAIGN_WIDE_READERS)
 
 # the query-string arguments a board link carries along
-KEPT_ARGS = ("campaign", "stage", "overdue", "q", "as_of", "sort", "dir", "due_from", "due_to", "no_deadline")
+KEPT_ARGS = ("campaign", "stage", "overdue", "q", "as_of", "sort", "dir", "due_from", "due_to", "no_deadline", "past_stage",
+             "before_stage")
 
 
 def _args(**changes) -> dict:

@@ -35,8 +35,8 @@ def board_link(campaign_key: str, stage: str, bucket: str, as_of: str, today: dt
 
     Overdue is the board's own filter (same cases); due soon and on track are the table narrowed to the
     stage and the same window of binding due dates (same cases), earliest due first; no deadline is the
-    table narrowed to the stage's cases without a deadline of it (same cases); done and not reached are the
-    table sorted by stage (later or earlier stages first)."""
+    table narrowed to the stage's cases without a deadline of it; done and not reached are the table of the
+    cases past the stage or before it (all of them the same cases as the count)."""
     common = {"campaign": campaign_key, "as_of": as_of or None}
     if bucket == dash.OVERDUE:
         return url_for("board.board", stage=stage, overdue=1, **common)
@@ -49,8 +49,8 @@ def board_link(campaign_key: str, stage: str, bucket: str, as_of: str, today: dt
     if bucket == dash.NO_DEADLINE:
         return url_for("board.table", stage=stage, no_deadline=1, **common)
     if bucket == dash.DONE:
-        return url_for("board.table", sort="stage", dir="desc", **common)
-    return url_for("board.table", sort="stage", **common)  # not reached
+        return url_for("board.table", past_stage=stage, sort="stage", dir="desc", **common)
+    return url_for("board.table", before_stage=stage, sort="stage", **common)  # not reached
 
 
 @bp.route("")

@@ -90,6 +90,9 @@ class BoardFilter:
     due_from: dt.date | None = None  # only cases whose binding deadline falls in [due_from, due_to]
     due_to: dt.date | None = None  # (the dashboard's "due soon" and "on track" counts, as a list)
     no_deadline: bool = False  # only cases with no deadline of their stage at all (open or completed)
+    # relative to a stage, as the dashboard counts a stage's "done" and "not reached"
+    past_stage: str | None = None  # cases past it in the stage order, or in it with its deadline completed
+    before_stage: str | None = None  # cases in an earlier stage
     commune: str | None = None  # one commune, by code
     scope_commune_id: int | None = None  # the reader's scope (access.commune_scope), applied in SQL
 
@@ -101,11 +104,25 @@ class BoardFilter:
                    overdue=(args.get("overdue") or "") in ("1", "on", "true", "yes"),
                    q=" ".join((args.get("q") or "").split())[:100],
                    due_from=_iso_date(args.get("due_from")), due_to=_iso_date(args.get("due_to")),
-                   no_deadline=(args.get("no_deadline") or "") in ("1", "on", "true", "yes"))
+                   no_deadline=(args.get("no_deadline") or "") in ("1", "on", "true", "yes"),
+                   past_stage=_stage_or_none(args.get("past_stage")),
+                   before_stage=_stage_or_none(args.get("before_stage")))
 
     @property
     def due_window(self) -> bool:
         return self.due_from is not None or self.due_to is not None
+
+
+def _stage_or_none(text: str | None) -> str | None:
+    text = (text or "").strip()
+    return text if text in Stage.__members__ else None
+
+
+def _stages_around(stage: str) -> tuple[list[str], list[str]]:
+    """(the stages before ``stage``, the stages after it) in the stage order."""
+    order = [s.value for s in STAGE_ORDER]
+    i = order.index(stage)
+    return order[:i], order[i + 1:]
 
 
 def _iso_date(text: str | None) -> dt.date | None:
@@ -239,6 +256,16 @@ def _stage_has_deadline():
     bucket is the cases without one)."""
     d = DEADLINES.alias("d")
     return exists().where(d.c.case_id == CASES.c.id, d.c.stage == CASES.c.stage)
+
+
+def _past_stage():
+    """The case is past ``:past_stage`` (in a later stage), or still in it with no open deadline of it and a
+    completed one (the dashboard's "done")."""
+    d = DEADLINES.alias("d")
+    of_it = and_(d.c.case_id == CASES.c.id, d.c.stage == CASES.c.stage)
+    return or_(CASES.c.stage.in_(bindparam("later_stages", expanding=True)),
+               and_(CASES.c.stage == bindparam("past_stage"), ~exists().where(of_it, d.c.completed_at.is_(None)),
+                    exists().where(of_it, d.c.completed_at.is_not(None))))
 
 
 def _binding_due():
@@ -606,6 +633,10 @@ def _table_where(stmt, dialect: str, flt: BoardFilter):
         stmt = stmt.where(_binding_due_within(flt.due_from is not None, flt.due_to is not None))
     if flt.no_deadline:
         stmt = stmt.where(~_stage_has_deadline())
+    if flt.past_stage:
+        stmt = stmt.where(_past_stage())
+    if flt.before_stage:
+        stmt = stmt.where(CASES.c.stage.in_(bindparam("earlier_stages", expanding=True)))
     if flt.q:
         stmt = stmt.where(_search_clause(dialect))
     if flt.commune:
@@ -618,7 +649,8 @@ def _table_where(stmt, dialect: str, flt: BoardFilter):
 def _table_flags(flt: BoardFilter) -> tuple:
     """The shape of the table's statement under ``flt`` (statements are cached per shape)."""
     return (bool(flt.stage), flt.overdue, bool(flt.q), flt.on_time, bool(flt.commune),
-            flt.scope_commune_id is not None, flt.due_from is not None, flt.due_to is not None, flt.no_deadline)
+            flt.scope_commune_id is not None, flt.due_from is not None, flt.due_to is not None, flt.no_deadline,
+            bool(flt.past_stage), bool(flt.before_stage))
 
 
 _BLOCKERS_BY_CASE = _campaign_blockers()
@@ -683,6 +715,10 @@ def _table_params(campaign: Campaign, flt: BoardFilter, **more) -> dict:
         params["due_from"] = flt.due_from
     if flt.due_to is not None:
         params["due_to"] = flt.due_to
+    if flt.past_stage:
+        params["past_stage"], params["later_stages"] = flt.past_stage, _stages_around(flt.past_stage)[1]
+    if flt.before_stage:
+        params["earlier_stages"] = _stages_around(flt.before_stage)[0]
     if flt.scope_commune_id is not None:
         params["scope_commune_id"] = flt.scope_commune_id
     return params

@@ -114,6 +114,14 @@ def test_the_page_shows_the_counts_and_links_them_to_the_board(app, crafted, mak
     assert "stage=planning" in unplanned and "no_deadline=1" in unplanned
     listed = client.get(unplanned).get_data(as_text=True)
     assert re.findall(r'data-code="(\d+)"', listed) == ["20001"] and 'id="no-deadline"' in listed
+    # done with self-assessment: the three cases in later stages (20006 was returned into it); not reached: 20001
+    done = re.search(r'href="([^"]+)"', cells["done"]).group(1).replace("&amp;", "&")
+    assert "past_stage=self_assessment" in done
+    page = client.get(done).get_data(as_text=True)
+    assert sorted(re.findall(r'data-code="(\d+)"', page)) == ["20003", "20004", "20005"]
+    assert "Chỉ hồ sơ đã xong giai đoạn “Tự đánh giá, chấm điểm”" in page
+    behind = re.search(r'href="([^"]+)"', cells["not_reached"]).group(1).replace("&amp;", "&")
+    assert re.findall(r'data-code="(\d+)"', client.get(behind).get_data(as_text=True)) == ["20001"]
     assert 'data-due="2023-12-11"' in html  # the council date after art. 148
     assert client.get("/board?campaign=dash-2023").get_data(as_text=True).count('href="/dashboard') >= 1
 
@@ -128,6 +136,10 @@ def test_the_tables_due_window_lists_each_dashboard_count(crafted, db):
                    dash.ON_TRACK: dict(due_from=soon + dt.timedelta(days=1)), dash.NO_DEADLINE: dict(no_deadline=True)}
         for bucket, window in windows.items():
             narrowed = board.table_page(crafted, board.BoardFilter(**{**vars(flt), **window}))
+            assert narrowed.total == line.counts[bucket], (line.stage, bucket)
+        # done and not reached count cases of other stages: relative to this one, over the whole campaign
+        for bucket, relative in ((dash.DONE, dict(past_stage=line.stage)), (dash.NOT_REACHED, dict(before_stage=line.stage))):
+            narrowed = board.table_page(crafted, board.BoardFilter(today=today, **relative))
             assert narrowed.total == line.counts[bucket], (line.stage, bucket)
     # a window given as text: an unreadable date is ignored, as an unknown stage is
     parsed = board.BoardFilter.parse({"due_from": "2023-12-06", "due_to": "13/12/2023"}, today)
