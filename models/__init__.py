@@ -2,7 +2,7 @@
 
 from .api_token import ApiToken
 from .audit import AuditEvent, AuditHead, DomainEvent
-from .base import Points, db, to_points, utcnow
+from .base import MAX_ID, Points, db, to_points, utcnow
 from .campaign import Campaign, CampaignStaff, CampaignStageDue, CouncilSeat
 from .case import Case, Score
 from .commune import Authority, Commune
@@ -21,7 +21,7 @@ from .user import User, UserRole
 
 __all__ = [
     "ApiToken",
-    "AuditEvent", "AuditHead", "DomainEvent", "Points", "db", "to_points", "utcnow",
+    "AuditEvent", "AuditHead", "DomainEvent", "MAX_ID", "Points", "db", "to_points", "utcnow",
     "Campaign", "CampaignStaff", "CampaignStageDue", "CouncilSeat", "Case", "Score",
     "Authority", "Commune", "CriteriaItem", "CriteriaSet", "Deadline",
     "LoginFailure",

@@ -19,6 +19,7 @@ NAMING_CONVENTION = {
 }
 
 CENT = Decimal("0.01")
+MAX_ID = 2**31 - 1  # the largest id an INTEGER primary key holds: a URL's or a session's number can exceed it
 
 
 def to_points(value) -> Decimal | None:

@@ -99,18 +99,20 @@ class BoardFilter:
     @classmethod
     def parse(cls, args, today: dt.date) -> BoardFilter:
         """From request arguments; an unknown stage is ignored rather than refused."""
-        stage = (args.get("stage") or "").strip()
-        return cls(today=today, stage=stage if stage in Stage.__members__ else None,
-                   overdue=(args.get("overdue") or "") in ("1", "on", "true", "yes"),
+        return cls(today=today, stage=_stage_or_none(args.get("stage")), overdue=_flag(args.get("overdue")),
                    q=" ".join((args.get("q") or "").split())[:100],
                    due_from=_iso_date(args.get("due_from")), due_to=_iso_date(args.get("due_to")),
-                   no_deadline=(args.get("no_deadline") or "") in ("1", "on", "true", "yes"),
+                   no_deadline=_flag(args.get("no_deadline")),
                    past_stage=_stage_or_none(args.get("past_stage")),
                    before_stage=_stage_or_none(args.get("before_stage")))
 
     @property
     def due_window(self) -> bool:
         return self.due_from is not None or self.due_to is not None
+
+
+def _flag(text: str | None) -> bool:
+    return (text or "") in ("1", "on", "true", "yes")
 
 
 def _stage_or_none(text: str | None) -> str | None:
@@ -233,22 +235,26 @@ def _outranked(d):
                               and_(better.c.kind == d.c.kind, better.c.round > d.c.round)))
 
 
-def _binding_overdue():
-    """EXISTS: the case's binding deadline was due before ``today``."""
+def _binding_due_where(*on_due):
+    """EXISTS: the case's binding deadline (open, of its stage, not outranked) with a due meeting ``on_due``."""
     d = DEADLINES.alias("d")
     return exists().where(d.c.case_id == CASES.c.id, d.c.stage == CASES.c.stage, d.c.completed_at.is_(None),
-                          d.c.due < bindparam("today", type_=Date), ~_outranked(d))
+                          *(condition(d.c.due) for condition in on_due), ~_outranked(d))
+
+
+def _binding_overdue():
+    """EXISTS: the case's binding deadline was due before ``today``."""
+    return _binding_due_where(lambda due: due < bindparam("today", type_=Date))
 
 
 def _binding_due_within(with_from: bool, with_to: bool):
     """EXISTS: the case's binding deadline falls on or after ``:due_from`` and on or before ``:due_to``."""
-    d = DEADLINES.alias("d")
-    conditions = [d.c.case_id == CASES.c.id, d.c.stage == CASES.c.stage, d.c.completed_at.is_(None), ~_outranked(d)]
+    on_due = []
     if with_from:
-        conditions.append(d.c.due >= bindparam("due_from", type_=Date))
+        on_due.append(lambda due: due >= bindparam("due_from", type_=Date))
     if with_to:
-        conditions.append(d.c.due <= bindparam("due_to", type_=Date))
-    return exists().where(*conditions)
+        on_due.append(lambda due: due <= bindparam("due_to", type_=Date))
+    return _binding_due_where(*on_due)
 
 
 def _stage_has_deadline():

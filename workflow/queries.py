@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from models import (
+    MAX_ID,
     AuditEvent,
     Campaign,
     CampaignStaff,
@@ -96,9 +97,6 @@ def cases_visible_to(user: User, campaign: Campaign) -> list[Case]:
         # narrow in SQL for commune users; can_view_case below stays the one rule
         stmt = stmt.where(Case.commune_id == (user.commune_id or -1))
     return [c for c in db.session.scalars(stmt) if access.can_view_case(user, c)]
-
-
-MAX_ID = 2**31 - 1
 
 
 def visible_case(user: User, case_id: int) -> Case | None:

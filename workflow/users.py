@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from models import Authority, Campaign, Case, Commune, CriteriaSet, User, UserRole, db
+from models import MAX_ID, Authority, Campaign, Case, Commune, CriteriaSet, User, UserRole, db
 from states import COMMUNE_SCOPED_ROLES, Role
 
 from . import audit
@@ -127,7 +127,6 @@ def signed_in(user_id: int) -> User | None:
     return db.session.execute(_SIGNED_IN, {"id": user_id}).unique().scalar_one_or_none()
 
 
-MAX_ID = 2**31 - 1
 # built once: ``session.get`` with options builds and keys a new SELECT on every call (about a third of a load)
 _SIGNED_IN = select(User).options(joinedload(User.role_rows)).where(User.id == bindparam("id"))
 

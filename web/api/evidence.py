@@ -9,7 +9,7 @@ from flask import request, send_file, url_for
 from flask_smorest import Blueprint, abort
 from marshmallow import fields
 
-from models import Evidence, db
+from models import MAX_ID, Evidence, db
 from workflow import evidence as evidence_ops
 from workflow.clock import utcnow
 from workflow.txn import commit
@@ -110,7 +110,7 @@ FILE_TYPES = sorted({media for media, _magic, _member in evidence_ops.ALLOWED.va
 def download(case_id: int, evidence_id: int):
     """Download one evidence file (removed files too: the history cites them), as the page does."""
     case = case_or_404(case_id)
-    row = db.session.get(Evidence, evidence_id) if 0 < evidence_id <= 2**31 - 1 else None
+    row = db.session.get(Evidence, evidence_id) if 0 < evidence_id <= MAX_ID else None
     if row is None or row.case_id != case.id:
         abort(404, message="No such evidence file on this case.")
     try:

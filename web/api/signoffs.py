@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
 
-from models import Case, SignOff, db
+from models import MAX_ID, Case, SignOff, db
 from states import COUNCIL_ROLES
 from workflow import history, signoff
 from workflow.clock import utcnow
@@ -87,7 +87,7 @@ def _decision_target(sign_off_id: int) -> None:
 
 
 def _sign_off_or_404(sign_off_id: int) -> SignOff:
-    so = history.sign_off_for_member(caller(), sign_off_id) if sign_off_id <= 2**31 - 1 else None
+    so = history.sign_off_for_member(caller(), sign_off_id) if sign_off_id <= MAX_ID else None
     if so is None:
         abort(404, message="No such sign-off.")
     return so
