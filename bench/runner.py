@@ -30,7 +30,8 @@ def plan(args) -> list[tuple[str, list[str]]]:
     if args.pg:
         server = args.pg.rstrip("/")
         throughput += ["--pg", f"{server}/{args.pg_db}", "--pg-django", f"{server}/{args.pg_db}b",
-                       "--pg-raw", f"{server}/{args.pg_db}c", "--pg-django-view", f"{server}/{args.pg_db}d"]
+                       "--pg-raw", f"{server}/{args.pg_db}c", "--pg-django-view", f"{server}/{args.pg_db}d",
+                       "--pg-ceiling", f"{server}/{args.pg_db}e"]
     steps.insert(0, ("throughput", throughput))
     board_cases, page_runs = ("1000", "5") if args.quick else ("10000", "9")
     steps.append(("board", [py, str(here / "board.py"), "--cases", board_cases, "--runs", page_runs]))
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server URL without a database "
                         "(postgresql+psycopg://postgres@127.0.0.1:5432); its databases are EMPTIED")
     parser.add_argument("--pg-db", default="test_h6", help="ours on DB, the Django peer on DBb, the floor on DBc, "
-                        "the Django peer as a view on DBd (created if missing)")
+                        "the Django peer as a view on DBd (created if missing), the ceiling on DBe (a copy of DB)")
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--merge", action="store_true", help="keep the results in --out of the benchmarks "

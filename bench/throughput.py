@@ -36,16 +36,27 @@ class Ours:
     """The real workflow service on one database."""
 
     def __init__(self, url: str, tmp: Path):
+        from peers.replay import Recorder
+
         if url.startswith("postgresql"):
             common.empty_postgres(url)
         self.app = common.make_app(url, tmp)
+        self.recorder = Recorder()  # what it sends, for the ceiling (peers/replay.py)
+        with self.app.app_context():
+            from models import db
+
+            self.recorder.attach(db.engine)
 
     def build(self, n: int) -> list[int]:
         import fixtures
 
+        from models import db
+
         with self.app.app_context():
             self.built = fixtures.campaign_with_cases(n)
             fixtures.analyze()
+            db.session.remove()
+            db.engine.dispose()  # no connection left open: the ceiling copies this database next
             return self.built.case_ids
 
     def settings(self) -> dict:
@@ -53,8 +64,12 @@ class Ours:
 
         with self.app.app_context():
             if db.engine.dialect.name == "sqlite":
-                return common.sqlite_settings(db.session)
-            return {"synchronous_commit": db.session.execute(common_text("SHOW synchronous_commit")).scalar()}
+                found = common.sqlite_settings(db.session)
+            else:
+                found = {"synchronous_commit": db.session.execute(common_text("SHOW synchronous_commit")).scalar()}
+            db.session.remove()
+            db.engine.dispose()  # PostgreSQL copies a database only while nobody is connected to it
+            return found
 
     def advance(self, case_ids: list[int], forward) -> float:
         from models import db
@@ -62,6 +77,7 @@ class Ours:
 
         built = self.built
         with self.app.app_context():
+            self.recorder.start()
             started = time.perf_counter()
             for case_id in case_ids:
                 for name, who in forward:
@@ -74,7 +90,9 @@ class Ours:
                         raise RuntimeError(f"{name} did not fire on case {case_id}")
                     txn.commit()
                 db.session.remove()  # the next case starts from an empty session, like a new request
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            self.recorder.stop()
+            return seconds
 
     def check(self, case_ids: list[int]) -> dict:
         from sqlalchemy import func, select
@@ -88,9 +106,11 @@ class Ours:
             audit_rows = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
                 AuditEvent.action == "case.transition"))
             outbox = db.session.scalar(select(func.count()).select_from(DomainEvent))
+            head = db.session.execute(common_text("SELECT seq, last_hash FROM audit_head")).one()
             chain = audit.verify()
             db.session.remove()
-        return {"published": published, "log_rows": audit_rows, "outbox_events": outbox, "chain_ok": chain.ok}
+        return {"published": published, "log_rows": audit_rows, "outbox_events": outbox, "chain_ok": chain.ok,
+                "audit_head": list(head)}
 
 
 def common_text(sql: str):
@@ -99,6 +119,9 @@ def common_text(sql: str):
     return text(sql)
 
 
+CEILING = "ours' statements replayed through sqlite3 (ceiling)"
+CEILING_BARE = "ours' statements replayed through sqlite3, no secondary index (ceiling)"
+CEILING_PG = "ours' statements replayed through psycopg (ceiling), PostgreSQL"
 AS_VIEW = "django-fsm-2 + django-fsm-log as a view (user loaded, permission checked), SQLite"
 AS_VIEW_PG = "django-fsm-2 + django-fsm-log as a view (user loaded, permission checked), PostgreSQL"
 
@@ -106,8 +129,13 @@ AS_VIEW_PG = "django-fsm-2 + django-fsm-log as a view (user loaded, permission c
 def systems(args, tmp: Path) -> dict:
     """Every system that can run here, by label."""
     from peers.raw import Raw
+    from peers.replay import Replay
 
-    found = {"ours, SQLite": Ours(f"sqlite:///{tmp / 'ours.sqlite3'}", tmp)}
+    ours = Ours(f"sqlite:///{tmp / 'ours.sqlite3'}", tmp)
+    # the ceiling right after ours: it copies ours' database once built, and replays each run's statements
+    found = {"ours, SQLite": ours, CEILING: Replay(tmp / "ours.sqlite3", tmp / "ceiling.sqlite3", ours.recorder),
+             CEILING_BARE: Replay(tmp / "ours.sqlite3", tmp / "ceiling-bare.sqlite3", ours.recorder,
+                                  drop_indexes=True)}
     peers_ok = True
     try:
         import django  # noqa: F401
@@ -132,7 +160,9 @@ def systems(args, tmp: Path) -> dict:
         found["SpiffWorkflow (BPMN, serialised), SQLite"] = Spiff(tmp / "spiff.sqlite3")
     found["raw sqlite3 (floor)"] = Raw(tmp / "raw.sqlite3")
     if args.pg:
-        found["ours, PostgreSQL"] = Ours(args.pg, tmp)
+        found["ours, PostgreSQL"] = ours_pg = Ours(args.pg, tmp)
+        if args.pg_ceiling:
+            found[CEILING_PG] = Replay(args.pg, args.pg_ceiling, ours_pg.recorder)
         if peers_ok and args.pg_django:
             found["django-fsm-2 + django-fsm-log, PostgreSQL"] = django_fsm.DjangoFsm("pg")
         if peers_ok and args.pg_django_view:
@@ -151,6 +181,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pg-django", metavar="URL", help="PostgreSQL for the Django peer (EMPTIED)")
     parser.add_argument("--pg-raw", metavar="URL", help="PostgreSQL for the raw-driver floor (EMPTIED)")
     parser.add_argument("--pg-django-view", metavar="URL", help="PostgreSQL for the Django peer as a view (EMPTIED)")
+    parser.add_argument("--pg-ceiling", metavar="URL", help="PostgreSQL for the ceiling, a copy of ours' (DROPPED)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
@@ -165,7 +196,7 @@ def main(argv=None) -> int:
               flush=True)
     per_run = args.cases // args.runs
     rates: dict[str, list[float]] = {label: [] for label in found}
-    pg_urls = [url for url in (args.pg, args.pg_django, args.pg_raw, args.pg_django_view) if url]
+    pg_urls = [url for url in (args.pg, args.pg_django, args.pg_raw, args.pg_django_view, args.pg_ceiling) if url]
     for run in range(args.runs):
         for url in pg_urls:  # not timed; the same for every PostgreSQL system
             common.vacuum_postgres(url)
@@ -180,6 +211,9 @@ def main(argv=None) -> int:
     for label, got in checks.items():
         if got["published"] != expected or got["log_rows"] < expected * len(FORWARD):
             raise SystemExit(f"{label} did not do the work: {got} (expected {expected} published)")
+    for ceiling, of in ((CEILING, "ours, SQLite"), (CEILING_BARE, "ours, SQLite"), (CEILING_PG, "ours, PostgreSQL")):
+        if ceiling in checks and checks[ceiling]["audit_head"] != checks[of]["audit_head"]:
+            raise SystemExit(f"{ceiling} did not end where ours did: {checks[ceiling]} against {checks[of]}")
 
     med = {label: statistics.median(v) for label, v in rates.items()}
     rows = [common.row(f"transitions/s: {label}", round(m), "per s", higher_is_better=True,
@@ -196,6 +230,16 @@ def main(argv=None) -> int:
     rows.append(common.row("ratio ours ÷ raw-driver floor, SQLite", round(med["ours, SQLite"] /
                                                                       med["raw sqlite3 (floor)"], 3), "×",
                            target=0.25, higher_is_better=True))
+    if CEILING in med:  # bounds: what any code doing exactly our statements could reach (no target)
+        rows.append(common.row("ratio ours ÷ ceiling (our Python's share), SQLite",
+                               round(med["ours, SQLite"] / med[CEILING], 3), "×"))
+        if sqlite_peers:
+            rows.append(common.row("ratio ceiling ÷ best peer, SQLite WAL", round(med[CEILING] / med[best], 2), "×"))
+        rows.append(common.row("ratio ceiling ÷ raw-driver floor, SQLite",
+                               round(med[CEILING] / med["raw sqlite3 (floor)"], 3), "×"))
+    if CEILING_BARE in med:
+        rows.append(common.row("ratio ceiling without secondary indexes ÷ raw-driver floor, SQLite",
+                               round(med[CEILING_BARE] / med["raw sqlite3 (floor)"], 3), "×"))
     if "ours, PostgreSQL" in med:
         peer = "django-fsm-2 + django-fsm-log, PostgreSQL"
         if peer in med:
@@ -208,6 +252,15 @@ def main(argv=None) -> int:
             rows.append(common.row("ratio ours ÷ raw-driver floor, PostgreSQL",
                                    round(med["ours, PostgreSQL"] / med["raw psycopg (floor), PostgreSQL"], 3), "×",
                                    target=0.25, higher_is_better=True))
+        if CEILING_PG in med:
+            rows.append(common.row("ratio ours ÷ ceiling (our Python's share), PostgreSQL",
+                                   round(med["ours, PostgreSQL"] / med[CEILING_PG], 3), "×"))
+            if peer in med:
+                rows.append(common.row("ratio ceiling ÷ django-fsm peer, PostgreSQL",
+                                       round(med[CEILING_PG] / med[peer], 2), "×"))
+            if "raw psycopg (floor), PostgreSQL" in med:
+                rows.append(common.row("ratio ceiling ÷ raw-driver floor, PostgreSQL",
+                                       round(med[CEILING_PG] / med["raw psycopg (floor), PostgreSQL"], 3), "×"))
     common.write(args.out, "transitions beside the peers", rows,
                  fixture={"cases": expected, "transitions_per_case": len(FORWARD), "runs": args.runs,
                           "cases_per_run": per_run, "sqlite": {"journal_mode": common.SQLITE_JOURNAL,
