@@ -4,7 +4,8 @@
         --pg postgresql+psycopg://postgres@127.0.0.1:5432/test_h6 \
         --pg-django postgresql+psycopg://postgres@127.0.0.1:5432/test_h6b \
         --pg-raw postgresql+psycopg://postgres@127.0.0.1:5432/test_h6c \
-        --pg-django-view postgresql+psycopg://postgres@127.0.0.1:5432/test_h6d
+        --pg-django-view postgresql+psycopg://postgres@127.0.0.1:5432/test_h6d \
+        --pg-ceiling postgresql+psycopg://postgres@127.0.0.1:5432/test_h6e
 
 The same work for every system: N cases, each taken planning -> publication (five arrows through the six
 stages), every transition its own committed transaction that loads the case, checks the transition is
@@ -13,7 +14,9 @@ allowed, changes the stage and writes a log row. django-fsm runs twice: as the i
 version check, role and commune scope, the guards over the 84 sub-criteria's scores, deadlines closed and
 opened, the audit hash chain, the outbox event), in a fresh session per case as a request would. The N
 cases are split into ``--runs`` slices; each run advances one slice in every system in turn, so the load
-on the machine falls on all of them alike, and the median of the runs' rates is reported.
+on the machine falls on all of them alike, and the median of the runs' rates is reported. The ceiling
+replays the statements ours sent in each run through the raw driver on a copy of ours' database
+(``peers/replay.py``): what any code doing exactly our reads and writes could reach.
 SQLite: WAL and the same ``synchronous`` for all (read back from each connection and recorded).
 --pg* EMPTY the given databases, and are VACUUM ANALYZEd before each run (as autovacuum keeps a production
 server; this machine's runs with autovacuum off). Peers (Django, SpiffWorkflow) need .venv-bench; without
