@@ -234,7 +234,7 @@ def main(argv=None) -> int:
                                                                       med["raw sqlite3 (floor)"], 3), "×",
                            target=0.25, higher_is_better=True))
     if CEILING in med:  # bounds: what any code doing exactly our statements could reach (no target)
-        rows.append(common.row("ratio ours ÷ ceiling (our Python's share), SQLite",
+        rows.append(common.row("ratio ours ÷ ceiling (the statements' share of our arrow), SQLite",
                                round(med["ours, SQLite"] / med[CEILING], 3), "×"))
         if sqlite_peers:
             rows.append(common.row("ratio ceiling ÷ best peer, SQLite WAL", round(med[CEILING] / med[best], 2), "×"))
@@ -256,7 +256,7 @@ def main(argv=None) -> int:
                                    round(med["ours, PostgreSQL"] / med["raw psycopg (floor), PostgreSQL"], 3), "×",
                                    target=0.25, higher_is_better=True))
         if CEILING_PG in med:
-            rows.append(common.row("ratio ours ÷ ceiling (our Python's share), PostgreSQL",
+            rows.append(common.row("ratio ours ÷ ceiling (the statements' share of our arrow), PostgreSQL",
                                    round(med["ours, PostgreSQL"] / med[CEILING_PG], 3), "×"))
             if peer in med:
                 rows.append(common.row("ratio ceiling ÷ django-fsm peer, PostgreSQL",
