@@ -225,6 +225,12 @@ class IntegrityCheck:
     def anchor(self) -> audit_anchor.Anchor | None:
         return audit_anchor.Anchor(self.seq, self.hash) if self.seq and self.hash else None
 
+    @property
+    def by_anchor(self) -> bool:
+        """The failure was found by an anchor held outside, not by the chain (which then links up whole:
+        ``checked`` counts all of its events, not those before the failure)."""
+        return not self.ok and any(not a.ok and a.seq == self.first_bad_seq for a in self.anchors)
+
 
 def check_integrity(actor: User | None, *, now: dt.datetime,
                     anchors: list[audit_anchor.Anchor] = ()) -> IntegrityCheck:

@@ -374,6 +374,10 @@ def test_integrity_check_against_pasted_anchors_shows_a_rewrite(app, history_wor
     assert '<tr class="ok" data-seq="2" data-status="matches">' in html
     assert f'<tr class="broken" data-seq="{held.seq}" data-status="differs">' in html
     assert "đã bị viết lại" in html  # the problem and the row, in Vietnamese
+    # the chain itself links up whole: the page does not claim its events came "before" the rewrite
+    total = db.session.scalar(select(func.count()).select_from(AuditEvent)) - 1  # less this check's own event
+    assert f'data-checked="{total}"' in html
+    assert f"Cả {total} sự kiện vẫn nối đúng thành chuỗi" in html and "trước đó" not in html
     check = all_events(db, action="audit.verified")[-1]
     assert [a["status"] for a in check.after["anchors"]] == ["matches", "differs"]
     assert re.search(r'id="check-anchor">' + str(check.seq) + ":" + check.hash + "<", html)

@@ -75,7 +75,9 @@ class AnchorCheckSchema(ma.Schema):
 
 class IntegritySchema(ma.Schema):
     ok = fields.Boolean(required=True)
-    checked = fields.Integer(required=True, metadata={"description": "events verified before the first bad one"})
+    checked = fields.Integer(required=True, metadata={
+        "description": "events verified as a chain: those before the first bad one, or all of them when only "
+                       "an anchor fails"})
     first_bad_seq = fields.Integer(allow_none=True)
     first_bad_id = fields.Integer(allow_none=True)
     problem = fields.String(allow_none=True, metadata={"description": "why the chain is broken there"})
