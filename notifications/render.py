@@ -14,22 +14,13 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
 
-from states import STAGE_TITLES_VI, Stage
+from states import STAGE_TITLES_EN, STAGE_TITLES_VI, Stage
 
 from . import ics
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCALES = ("vi", "en")
 KINDS = ("reminder", "overdue", "escalation", "digest", "notice", "anchor")
-
-STAGE_TITLES_EN = {
-    Stage.planning: "Planning",
-    Stage.self_assessment: "Self-assessment and scoring",
-    Stage.appraisal: "Appraisal",
-    Stage.survey: "Sociological survey",
-    Stage.council_meeting: "Evaluation council meeting",
-    Stage.publication: "Approval and publication",
-}
 
 # Blocker reasons (workflow.guards) -> the sentence a commune officer understands.
 MISSING_PHRASES = {

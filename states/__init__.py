@@ -7,6 +7,7 @@ from .stages import (
     COUNCIL_ROLES,
     SECRETARIAT_ROLES,
     STAGE_ORDER,
+    STAGE_TITLES_EN,
     STAGE_TITLES_VI,
     Role,
     Stage,
@@ -16,5 +17,5 @@ __all__ = [
     "CHART", "STAGE_ACTORS", "TRANSITIONS", "TransitionSpec", "transitions_from",
     "MACHINE", "IllegalTransition", "allowed_from", "next_stage",
     "COMMUNE_SCOPED_ROLES", "COUNCIL_ROLES", "SECRETARIAT_ROLES", "STAGE_ORDER",
-    "STAGE_TITLES_VI", "Role", "Stage",
+    "STAGE_TITLES_EN", "STAGE_TITLES_VI", "Role", "Stage",
 ]

@@ -26,6 +26,15 @@ STAGE_TITLES_VI = {
     Stage.publication: "Phê duyệt, công bố",
 }
 
+STAGE_TITLES_EN = {
+    Stage.planning: "Planning",
+    Stage.self_assessment: "Self-assessment and scoring",
+    Stage.appraisal: "Appraisal",
+    Stage.survey: "Sociological survey",
+    Stage.council_meeting: "Evaluation council meeting",
+    Stage.publication: "Approval and publication",
+}
+
 
 class Role(StrEnum):
     secretariat = "secretariat"

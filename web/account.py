@@ -13,6 +13,7 @@ from workflow import api_tokens, users
 from workflow.errors import InvalidInput, NotFound
 from workflow.txn import commit
 
+from .admin import ROLE_LABELS
 from .common import action_now
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -24,7 +25,8 @@ def _live_feed_links() -> int:
 
 
 def _page(status: int = 200, **extra):
-    return render_template("account/index.html", live_links=_live_feed_links(),
+    roles = ", ".join(str(ROLE_LABELS.get(r, r)) for r in sorted(current_user.roles))
+    return render_template("account/index.html", live_links=_live_feed_links(), roles=roles,
                            tokens=api_tokens.tokens_of(current_user), **extra), status
 
 

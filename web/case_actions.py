@@ -22,6 +22,7 @@ from workflow.txn import commit
 
 from .auth import safe_next
 from .common import action_now, case_or_404, expected_version
+from .i18n import ddmmyyyy, stage_title
 
 bp = Blueprint("case_actions", __name__, url_prefix="/cases")
 
@@ -69,8 +70,11 @@ def fire(case_id: int, name: str):
         _refuse(case.id, name, [("", exc.message)], reason, raw_due)
         return redirect(back, code=303)
     commit()
-    if result.fired:
-        flash(_("Done: the case moved to the next stage."), "success")
+    if result.fired and name == "return_for_revision":
+        flash(_("Done: the case was returned to the commune for revision, by %(date)s.",
+                date=ddmmyyyy(case.revision_due)), "success")
+    elif result.fired:
+        flash(_("Done: the case moved to the stage “%(stage)s”.", stage=stage_title(result.dest)), "success")
     else:
         flash(_("Sent to the council for sign-off."), "success")
     return redirect(back, code=303)

@@ -10,6 +10,8 @@ from flask import Blueprint, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_login import current_user
 
+from states import STAGE_TITLES_EN, STAGE_TITLES_VI, Stage
+
 LANGUAGES = ("vi", "en")
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -42,6 +44,17 @@ def ddmmyyyy(value) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+def stage_title(name: str | None) -> str:
+    """A stage's title in the reader's language ("–" for none; an unknown name as it is)."""
+    if not name:
+        return "–"
+    try:
+        stage = Stage(name)
+    except ValueError:
+        return name
+    return (STAGE_TITLES_VI if select_locale() == "vi" else STAGE_TITLES_EN)[stage]
+
+
 def local_time(value: dt.datetime | None) -> str:
     """A UTC moment shown in Asia/Ho_Chi_Minh time: dd/mm/yyyy HH:MM."""
     if value is None:
@@ -68,5 +81,6 @@ def init_app(app) -> None:
     app.jinja_env.filters["points"] = points
     app.jinja_env.filters["ddmmyyyy"] = ddmmyyyy
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.globals["stage_title"] = stage_title
     app.jinja_env.globals["current_locale"] = select_locale
     app.register_blueprint(bp)

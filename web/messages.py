@@ -12,17 +12,17 @@ from collections.abc import Callable
 
 from flask_babel import gettext as _
 
-from states import STAGE_TITLES_VI, Stage
+from workflow.schemas.common import Message
 
-from .i18n import points, select_locale
+from .i18n import points, stage_title
 
 
-def _stage(name: str) -> str:
-    try:
-        stage = Stage(name)
-    except ValueError:
-        return name
-    return STAGE_TITLES_VI[stage] if select_locale() == "vi" else name.replace("_", " ")
+def _notice_kind(kind: str) -> str:
+    """reminder / overdue / escalation as the admin pages name them, lower-cased for mid-sentence."""
+    from .admin import KIND_LABELS  # admin imports this module
+
+    label = str(KIND_LABELS.get(kind, kind))
+    return label[:1].lower() + label[1:]
 
 
 _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
@@ -48,15 +48,15 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
      lambda m: _("%(have)s of %(needed)s approvals needed (%(members)s members); the chair has not signed yet",
                  have=m[1], needed=m[2], members=m[3])),
     (re.compile(r"'(\w+)' cannot be fired from stage '(\w+)'"),
-     lambda m: _("not possible in stage “%(stage)s”", stage=_stage(m[2]))),
+     lambda m: _("not possible in stage “%(stage)s”", stage=stage_title(m[2]))),
     (re.compile(r"superseded by the later (\w+) notice of level (\d+)"),
-     lambda m: _("superseded by a later notice (%(kind)s, level %(level)s)", kind=m[1], level=m[2])),
+     lambda m: _("superseded by a later notice (%(kind)s, level %(level)s)", kind=_notice_kind(m[1]), level=m[2])),
     (re.compile(r"its moment passed ([\d.]+) hours ago, more than the ([\d.]+) hours a notice may still be sent"),
      lambda m: _("its moment passed %(hours)s hours ago, more than the %(limit)s hours a notice may still be sent",
                  hours=m[1].replace(".", ","), limit=m[2])),
     (re.compile(r"nobody to send it to"), lambda m: _("nobody to send it to")),
     (re.compile(r"the case is in stage '(\w+)'; '(\w+)' is fired from '(\w+)'"),
-     lambda m: _("the case is now in stage “%(stage)s”", stage=_stage(m[1]))),
+     lambda m: _("the case is now in stage “%(stage)s”", stage=stage_title(m[1]))),
     (re.compile(r"this account is disabled\.?", re.I), lambda m: _("this account is disabled")),
     (re.compile(r"this case belongs to another commune"), lambda m: _("this case belongs to another commune")),
     (re.compile(r"only the chair of this campaign's council may do this"),
@@ -93,7 +93,7 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"'(.+)' is not a plain file name \(no folders or '\.\.'\)\."),
      lambda m: _("“%(file)s” is not a plain file name (no folders or “..”).", file=m[1])),
     (re.compile(r"(Self scores|Appraised scores|Evidence) can only be changed in [\w-]+ \(the case is in (\w+)\)\."),
-     lambda m: _("This can no longer be changed: the case is now in stage “%(stage)s”.", stage=_stage(m[2]))),
+     lambda m: _("This can no longer be changed: the case is now in stage “%(stage)s”.", stage=stage_title(m[2]))),
     (re.compile(r"Only the commune's own officer may (self-assess this case|change its evidence)\."),
      lambda m: _("Only the commune's own officer may do this.")),
     # council sign-off (workflow.signoff)
@@ -177,6 +177,8 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
 
 def translate(message) -> str:
     """``message`` (a domain message in English) in the current language, when its shape is known."""
+    if isinstance(message, Message):
+        return said(message)
     text = str(message)
     for pattern, render in _PATTERNS:
         match = pattern.fullmatch(text)
@@ -185,5 +187,17 @@ def translate(message) -> str:
     return text
 
 
+def said(message: Message) -> str:
+    """A message the workflow layer marked (``N_``) in the current language, its parameters put in."""
+    params = {k: said(v) if isinstance(v, Message) else v for k, v in message.params.items()}
+    return _(message.msgid, **params)
+
+
+def file_place(path) -> str:
+    """Where in a file a problem is: a field path as written (``stages[2].due``); a line or byte translated."""
+    return said(path) if isinstance(path, Message) else path
+
+
 def init_app(app) -> None:
     app.jinja_env.filters["domain"] = translate
+    app.jinja_env.filters["file_place"] = file_place

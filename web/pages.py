@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from states import STAGE_TITLES_VI, Role
-from workflow import queries, remediation
+from workflow import assessment_forms, queries, remediation
 from workflow.clock import local_date
 from workflow.errors import Blocker
 
@@ -118,10 +118,18 @@ def case(case_id: int):
         as_of=as_of, show_all=show_all, blockers_shown=BLOCKERS_SHOWN,
         # the date input's minimum: a revision deadline is checked against the real today, not ?as_of
         today=local_date(action_now(), found.campaign.timezone),
+        revision_due=assessment_forms.default_revision_due(found, action_now()),  # as the appraisal form offers
         transition_labels=_strings(TRANSITION_LABELS), action_labels=_strings(ACTION_LABELS),
         field_labels=_strings(FIELD_LABELS), stage_titles={s.value: t for s, t in STAGE_TITLES_VI.items()},
         # a published case, or next year's case holding items carried forward, links its remediation plan
         has_remediation_plan=remediation.plan_of(found) is not None)
+
+
+@bp.app_context_processor
+def _labels():
+    """``action_label(code)``: an audit action's name in the reader's language, for every page (the code
+    itself when it has none)."""
+    return {"action_label": lambda code: str(ACTION_LABELS.get(code, code))}
 
 
 def _strings(labels: dict) -> dict[str, str]:

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from models import AuditEvent
 from states import Stage
 from tests.web.helpers import csrf_of, logged_in
-from workflow import evidence, scores
+from workflow import assessment_forms, evidence, scores
+from workflow.clock import utcnow
 
 PDF = b"%PDF-1.4\n% bien ban\n"
 
@@ -164,13 +165,18 @@ def test_return_for_revision_with_reason_and_date(app, world, db):
     case = _case(world)
     world.advance(case, Stage.appraisal)
     client = logged_in(app, world.secretariat)
+    # the form offers the default, 5 working days on the campaign's calendar, as the appraisal form does
+    offered = assessment_forms.default_revision_due(case, utcnow())
+    html = client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert re.search(rf'name="revision_due" required\s+value="{offered.isoformat()}"', html)
+    assert f"Mặc định: 5 ngày làm việc kể từ hôm nay ({offered:%d/%m/%Y})" in html
     # no reason: refused, and the date the user typed is kept in the form
     response = _post(client, case, "return_for_revision", {"revision_due": "2099-01-15"})
     assert response.status_code == 303
     assert case.stage == "appraisal"
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert 'data-transition="return_for_revision"' in html
-    assert re.search(r'name="revision_due" required value="2099-01-15"', html)
+    assert re.search(r'name="revision_due" required\s+value="2099-01-15"', html)
     # not a date: refused with its own reason, the typed reason kept
     _post(client, case, "return_for_revision", {"reason": "Bổ sung 1.1.1", "revision_due": "15/01/2099"})
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
@@ -184,6 +190,8 @@ def test_return_for_revision_with_reason_and_date(app, world, db):
     assert case.stage == "self_assessment" and case.revision_reason == "Thiếu tài liệu kiểm chứng"
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "Thiếu tài liệu kiểm chứng" in re.search(r'<dd id="revision">.*?</dd>', html, re.S).group(0)
+    # the message says what happened: returned, not "moved to the next stage"
+    assert "Xong: hồ sơ đã được trả lại xã để bổ sung, hạn 15/01/2099." in html
 
 
 def test_under_sign_off_the_post_opens_a_sign_off(app, world, db):
