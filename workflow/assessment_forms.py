@@ -237,9 +237,15 @@ class ItemLine:
         return self.not_applicable or (self.score is not None and self.score.self_score is not None)
 
     @property
+    def explained(self) -> bool:
+        return self.score is not None and bool((self.score.explanation or "").strip())
+
+    @property
     def missing_evidence(self) -> bool:
+        """Required evidence that blocks submission: none attached and no explanation in its place (the
+        rule of ``guards.self_assessment_complete``)."""
         return self.item.method == "self" and self.item.evidence_required and not self.not_applicable \
-            and not self.evidence
+            and not self.evidence and not self.explained
 
 
 @dataclass

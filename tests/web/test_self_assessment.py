@@ -95,6 +95,20 @@ def test_form_lists_every_sub_criterion_with_its_rule_inputs_and_limits(app, wor
     assert "Issued before 05/12: 1 point; late: 0.5" in officer.get(_url(case)).get_data(as_text=True)
 
 
+def test_the_missing_evidence_count_follows_the_submission_rule(app, world, case, db, officer):
+    """An explanation stands in for required evidence (guards.self_assessment_complete): the counter and
+    the item's text say so, and agree with what blocks submission."""
+    data = _form(officer, case, **{"score-1.1.1": "1", "explanation-1.1.1": "Văn bản bị thất lạc, đã báo cáo",
+                                   "score-1.1.2": "1", "score-2.1.1": "1"})
+    assert officer.post(_url(case), data=data).status_code == 303
+    html = officer.get(_url(case)).get_data(as_text=True)
+    assert re.search(r'data-missing-evidence="1"', html)
+    assert "phần giải trình đã nêu được dùng thay" in item_block(html, "1.1.1")
+    assert "hoặc phải giải trình lý do không có" in item_block(html, "2.1.1")
+    blocked = re.search(r'id="blockers"[^>]*data-blocked-items="(\d+)"', html)
+    assert blocked and blocked.group(1) == "1"  # only 2.1.1 blocks, as the counter says
+
+
 # --- saving a draft ---------------------------------------------------------------------------------
 
 def test_save_draft_saves_values_na_and_explanations_with_a_decimal_comma(app, world, case, db, officer):
