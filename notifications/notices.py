@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models import Case, Deadline, User, UserRole, db
 from states import Role
-from workflow import events, reminders
+from workflow import deadlines, events, reminders
 
 from .outbox import enqueue
 
@@ -38,8 +38,10 @@ def on_returned_for_revision(event: events.ReturnedForRevision) -> None:
         return
     planner = reminders.Planner(case.campaign)
     today = event.occurred_at.astimezone(planner.tz).date()
+    explained = deadlines.explain(row, planner.cal)
     facts = {
-        "due": row.due, "plan_due": row.plan_due, "explanation": row.explanation,
+        "due": row.due, "plan_due": row.plan_due, "explanation": explained.explanation,
+        "explanation_vi": explained.explanation_vi,
         "working_days_left": planner.cal.working_days_between(today, row.due), "days_late": 0,
         "missing": [], "stage": row.stage, "commune_name": case.commune.name,
         "campaign_key": case.campaign.key, "case_id": case.id, "reason": event.reason,

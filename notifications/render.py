@@ -120,7 +120,7 @@ def render_case_message(*, kind: str, locale: str, level: int, facts: dict, base
     locale = locale_of(locale)
     env = environment()
     due = _due_of(facts)
-    texts = _texts(recipient_name, facts, base_url)
+    texts = _texts(recipient_name, facts, base_url, locale)
     context = _context(kind, level, locale, facts, due, texts)
     subject = _one_line(env.get_template(f"{locale}/case_subject.txt").render(context))
     text = env.get_template(f"{locale}/case.txt").render(context)
@@ -134,11 +134,13 @@ def _due_of(facts: dict) -> dt.date | None:
     return dt.date.fromisoformat(due) if isinstance(due, str) else due
 
 
-def _texts(recipient_name: str, facts: dict, base_url: str) -> dict[str, str]:
-    """The texts a case message prints as given, by name (in ``CaseMessages.SLOTS`` order)."""
+def _texts(recipient_name: str, facts: dict, base_url: str, locale: str) -> dict[str, str]:
+    """The texts a case message prints as given, by name (in ``CaseMessages.SLOTS`` order); the deadline's
+    explanation in ``locale`` when the facts carry it in Vietnamese too."""
+    explanation = (locale == "vi" and facts.get("explanation_vi")) or facts.get("explanation") or ""
     return {"recipient_name": recipient_name, "commune_name": facts.get("commune_name") or "",
             "campaign_key": facts.get("campaign_key") or "", "case_url": case_url(base_url, facts.get("case_id")),
-            "explanation": facts.get("explanation") or "", "reason": facts.get("reason") or ""}
+            "explanation": explanation, "reason": facts.get("reason") or ""}
 
 
 def _context(kind: str, level: int, locale: str, facts: dict, due: dt.date | None, texts: dict) -> dict:
@@ -202,7 +204,7 @@ class CaseMessages:
             raise ValueError(f"unknown message kind {kind!r}")
         locale = locale_of(locale)
         due = _due_of(facts)
-        texts = _texts(recipient_name, facts, base_url)
+        texts = _texts(recipient_name, facts, base_url, locale)
         values = tuple(texts.values())
         # an empty text goes into the shape itself (a template may test it); a given one into a slot
         key = (kind, locale, level, facts.get("stage"), due, facts.get("plan_due"), facts.get("working_days_left"),

@@ -103,21 +103,26 @@ class WorkingCalendar:
             return (f"a holiday ({name_en})", f"ngày nghỉ lễ ({name_vi or name_en})")
         return ("a weekend", "ngày nghỉ cuối tuần")
 
-    def roll_forward(self, day: dt.date) -> RolledDate:
-        """Art. 148: a due date on a non-working day moves to the next working day."""
-        return _rolled(self, day)
+    def roll_forward(self, day: dt.date, *, set_on_return: bool = False) -> RolledDate:
+        """Art. 148: a due date on a non-working day moves to the next working day. ``set_on_return``: the
+        date is a revision deadline the secretariat set when returning the case, not the plan's."""
+        return _rolled(self, day, set_on_return)
 
-    def _roll_forward(self, day: dt.date) -> RolledDate:
+    def _roll_forward(self, day: dt.date, set_on_return: bool) -> RolledDate:
+        if set_on_return:
+            as_set = ("the revision deadline set on return", "hạn bổ sung đặt khi trả hồ sơ")
+            said = ("the revision deadline set on return is", "hạn bổ sung đặt khi trả hồ sơ là")
+        else:
+            as_set = ("as the plan says", "theo kế hoạch")
+            said = ("plan says", "kế hoạch ghi")
         if self.is_working_day(day):
-            return RolledDate(day, f"due {day.isoformat()}: as the plan says",
-                              f"hạn {day:%d/%m/%Y}: theo kế hoạch")
+            return RolledDate(day, f"due {day:%d/%m/%Y}: {as_set[0]}", f"hạn {day:%d/%m/%Y}: {as_set[1]}")
         why_en, why_vi = self.why_not_working(day)
         moved = self.add_working_days(day, 1)
         return RolledDate(
             moved,
-            f"due {moved.isoformat()}: plan says {day.isoformat()}, {why_en}; next working day "
-            "(Civil Code art. 148)",
-            f"hạn {moved:%d/%m/%Y}: kế hoạch ghi {day:%d/%m/%Y}, {why_vi}; chuyển sang ngày làm việc "
+            f"due {moved:%d/%m/%Y}: {said[0]} {day:%d/%m/%Y}, {why_en}; next working day (Civil Code art. 148)",
+            f"hạn {moved:%d/%m/%Y}: {said[1]} {day:%d/%m/%Y}, {why_vi}; chuyển sang ngày làm việc "
             "tiếp theo (Điều 148 BLDS 2015)",
         )
 
@@ -162,5 +167,5 @@ def _from_plan(country: str, holidays_: tuple[str, ...], working: tuple[str, ...
 
 
 @lru_cache(maxsize=4096)
-def _rolled(cal: WorkingCalendar, day: dt.date) -> RolledDate:
-    return cal._roll_forward(day)
+def _rolled(cal: WorkingCalendar, day: dt.date, set_on_return: bool) -> RolledDate:
+    return cal._roll_forward(day, set_on_return)

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from models import Campaign, CampaignStageDue, Case, Deadline, db
 
-from .calendar import WorkingCalendar
+from .calendar import RolledDate, WorkingCalendar
 from .reminders import calendar_of, first_notice_at
 from .txn import in_chunks
 
@@ -122,7 +122,7 @@ def open_stage_deadlines(campaign: Campaign, case_ids: list[int], stage: str,
 
 def open_revision_deadline(case: Case, due: dt.date, cal: WorkingCalendar | None = None) -> Deadline:
     cal = cal or calendar_of(case.campaign)
-    rolled = cal.roll_forward(due)
+    rolled = cal.roll_forward(due, set_on_return=True)
     last_round = db.session.scalar(select(func.max(Deadline.round)).where(
         Deadline.case_id == case.id, Deadline.kind == "revision")) or 0
     row = Deadline(case_id=case.id, stage="self_assessment", kind="revision", round=last_round + 1,
@@ -130,6 +130,15 @@ def open_revision_deadline(case: Case, due: dt.date, cal: WorkingCalendar | None
                    next_notice_at=first_notice_at(case.campaign, rolled.date))
     db.session.add(row)
     return row
+
+
+def explain(row, cal: WorkingCalendar) -> RolledDate:
+    """How a deadline row's due date was reached, in English and Vietnamese, for pages and messages (the
+    row keeps the English sentence as written when it was opened). A remediation item's sentence is its
+    own (``remediation``) and is given as stored."""
+    if row.stage == "remediation":
+        return RolledDate(row.due, row.explanation or "", row.explanation or "")
+    return cal.roll_forward(row.plan_due, set_on_return=row.kind == "revision")
 
 
 def complete_open(case: Case, stage: str, now: dt.datetime) -> None:

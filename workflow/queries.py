@@ -120,7 +120,7 @@ def deadline_view(case: Case, now: dt.datetime) -> DeadlineView | None:
     if row is None:
         return None
     cal = deadlines.calendar_of(case.campaign)
-    rolled = cal.roll_forward(row.plan_due)
+    rolled = deadlines.explain(row, cal)
     today = local_date(now, case.campaign.timezone or "Asia/Ho_Chi_Minh")
     return DeadlineView(due=row.due, plan_due=row.plan_due, kind=row.kind, explanation=rolled.explanation,
                         explanation_vi=rolled.explanation_vi,

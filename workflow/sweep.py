@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from models import AuditEvent, Campaign, Case, Commune, Deadline, OutboxMessage, SchedulerState, db
 from states import TRANSITIONS, Stage
 
-from . import audit, cases, guards, reminders, signoff
+from . import audit, cases, deadlines, guards, reminders, signoff
 from .reminders import COMPLETING_TRANSITION, Moment
 
 SWEEP_JOB = "sweep"
@@ -348,8 +348,10 @@ def _facts(case: SweptCase, row, planner: reminders.Planner, now: dt.datetime, c
     """What the message says, as of the sweep's moment."""
     today = now.astimezone(planner.tz).date()
     transition = COMPLETING_TRANSITION.get(row.stage)
+    explained = deadlines.explain(row, planner.cal)  # each message in its reader's language
     return {
-        "due": row.due, "plan_due": row.plan_due, "explanation": row.explanation,
+        "due": row.due, "plan_due": row.plan_due, "explanation": explained.explanation,
+        "explanation_vi": explained.explanation_vi,
         "working_days_left": planner.working_days_between(today, row.due),
         "days_late": max(0, (today - row.due).days),
         "missing": list(missing[(case.id, transition)]) if transition else [], "stage": row.stage,

@@ -36,6 +36,7 @@ def test_sweep_then_delivery_warns_the_commune_once(app, db, make, smtp):
     text = msg.get_body(preferencelist=("plain",)).get_content()
     assert "Còn 5 ngày làm việc đến hạn." in text
     assert "3 tiêu chí thành phần chưa được chấm điểm" in text
+    assert "Cách tính hạn: hạn 10/11/2023: theo kế hoạch" in text  # Vietnamese, not the row's English
     assert f"/cases/{case.id}" in text
     ics = next(p for p in msg.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
     assert b"DTSTART;VALUE=DATE:20231110" in ics

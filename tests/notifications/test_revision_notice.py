@@ -52,6 +52,8 @@ def test_officers_get_the_reason_and_the_revision_deadline_by_email(app, db, mak
     assert f"Lý do: {REASON}" in text and REASON in html
     assert "Hạn chót: 20/11/2023" in text and "20/11/2023" in html
     assert "Còn 12 ngày làm việc đến hạn." in text  # Thu 2/11 -> Mon 20/11
+    # how the deadline was reached, in Vietnamese too (the deadline row keeps the English sentence)
+    assert "Cách tính hạn: hạn 20/11/2023: hạn bổ sung đặt khi trả hồ sơ" in text
     assert f"/cases/{case.id}" in text
     ics = next(p for p in vi.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
     assert b"DTSTART;VALUE=DATE:20231120" in ics
@@ -60,6 +62,7 @@ def test_officers_get_the_reason_and_the_revision_deadline_by_email(app, db, mak
     assert en["Subject"].startswith("[PAR] Case returned for revision: Xã 10001") and "20/11/2023" in en["Subject"]
     en_text = en.get_body(preferencelist=("plain",)).get_content()
     assert f"Reason: {REASON}" in en_text and "Deadline: 20/11/2023" in en_text
+    assert "due 20/11/2023: the revision deadline set on return" in en_text
 
     sent = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "notification.sent")
                               .order_by(AuditEvent.seq)).all()

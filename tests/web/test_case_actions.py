@@ -192,6 +192,8 @@ def test_return_for_revision_with_reason_and_date(app, world, db):
     assert "Thiếu tài liệu kiểm chứng" in re.search(r'<dd id="revision">.*?</dd>', html, re.S).group(0)
     # the message says what happened: returned, not "moved to the next stage"
     assert "Xong: hồ sơ đã được trả lại xã để bổ sung, hạn 15/01/2099." in html
+    # and the deadline the case now has says where its date came from: the return, not the plan
+    assert "hạn 15/01/2099: hạn bổ sung đặt khi trả hồ sơ" in html and "theo kế hoạch" not in html
 
 
 def test_under_sign_off_the_post_opens_a_sign_off(app, world, db):

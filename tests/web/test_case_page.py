@@ -83,7 +83,7 @@ def test_deadline_on_a_weekend_explains_the_roll_forward(app, make, db):
     assert 'data-due="2023-11-13"' in html and 'data-left="1"' in html
     assert "kế hoạch ghi 11/11/2023, ngày nghỉ cuối tuần" in html and "Điều 148" in html
     english = _html(_english(client), case, "?as_of=2023-11-10")
-    assert "plan says 2023-11-11, a weekend; next working day (Civil Code art. 148)" in english
+    assert "due 13/11/2023: plan says 11/11/2023, a weekend; next working day (Civil Code art. 148)" in english
 
 
 # --- the actions each role may take -----------------------------------------------------------------------

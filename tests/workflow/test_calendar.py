@@ -37,7 +37,7 @@ def test_working_days_count_across_tet_2025():
 def test_art_148_moves_a_due_in_tet_to_the_next_working_day_and_says_why():
     rolled = VN.roll_forward(D(2024, 2, 10))
     assert rolled.date == D(2024, 2, 15)
-    assert rolled.explanation == ("due 2024-02-15: plan says 2024-02-10, a holiday (Lunar New Year); "
+    assert rolled.explanation == ("due 15/02/2024: plan says 10/02/2024, a holiday (Lunar New Year); "
                                   "next working day (Civil Code art. 148)")
     assert rolled.explanation_vi == ("hạn 15/02/2024: kế hoạch ghi 10/02/2024, ngày nghỉ lễ (Tết Nguyên Đán); "
                                      "chuyển sang ngày làm việc tiếp theo (Điều 148 BLDS 2015)")
@@ -49,8 +49,19 @@ def test_art_148_moves_a_due_in_tet_to_the_next_working_day_and_says_why():
 def test_a_due_on_a_working_day_stays_put():
     rolled = VN.roll_forward(D(2023, 11, 10))
     assert rolled.date == D(2023, 11, 10)
-    assert rolled.explanation == "due 2023-11-10: as the plan says"
+    assert rolled.explanation == "due 10/11/2023: as the plan says"
     assert rolled.explanation_vi == "hạn 10/11/2023: theo kế hoạch"
+
+
+def test_a_revision_deadline_says_it_was_set_on_return_not_by_the_plan():
+    rolled = VN.roll_forward(D(2023, 11, 10), set_on_return=True)
+    assert rolled.explanation == "due 10/11/2023: the revision deadline set on return"
+    assert rolled.explanation_vi == "hạn 10/11/2023: hạn bổ sung đặt khi trả hồ sơ"
+    moved = VN.roll_forward(D(2023, 11, 11), set_on_return=True)  # a Saturday
+    assert moved.date == D(2023, 11, 13)
+    assert moved.explanation_vi == ("hạn 13/11/2023: hạn bổ sung đặt khi trả hồ sơ là 11/11/2023, ngày nghỉ cuối "
+                                    "tuần; chuyển sang ngày làm việc tiếp theo (Điều 148 BLDS 2015)")
+    assert VN.roll_forward(D(2023, 11, 10)).explanation_vi == "hạn 10/11/2023: theo kế hoạch"  # kept apart
 
 
 def test_new_year():
