@@ -94,6 +94,12 @@ FIELD_LABELS = {
 BLOCKERS_SHOWN = 8  # an action blocked by many items lists the first ones and the count
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links: the site's icon (public, like /static)."""
+    return current_app.send_static_file("favicon.svg")
+
+
 @bp.route("/cases/<int:case_id>")
 @login_required
 def case(case_id: int):

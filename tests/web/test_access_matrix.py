@@ -28,6 +28,7 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 # Routes outside the matrix, and why.
 NOT_CASE_DATA = {
     "static",  # vendored CSS/JS
+    "pages.favicon",  # the site's icon, like /static
     "auth.login",  # public by design
     "auth.logout",  # ends one's own session
     "i18n.switch",  # one's own language

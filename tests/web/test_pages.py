@@ -173,3 +173,11 @@ def test_a_case_id_beyond_the_database_integer_is_404_not_500(app, world):
     login(client, world.secretariat.email)
     for case_id in (2**31, 2**63, 9223372036854775808):
         assert client.get(f"/cases/{case_id}").status_code == 404
+
+
+def test_the_site_icon_is_served_and_linked(app):
+    client = app.test_client()
+    with client.get("/favicon.ico") as icon:  # a file response: closed, or its file stays open
+        assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.data
+    login = client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" href="/static/favicon.svg"' in login
