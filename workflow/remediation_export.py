@@ -83,6 +83,8 @@ def _headline(item: RemediationItem) -> str:
 
 def _line(letter: str, item: RemediationItem) -> ItemLine:
     cause = (item.cause or "").strip() or "chưa ghi nhận"
+    if not cause.endswith((".", "!", "?", "…", ":")):
+        cause += "."  # a sentence of its own, like the appraisers' notes that end with a full stop
     return ItemLine(letter=letter, headline=_headline(item), cause=f"Nguyên nhân: {cause}",
                     responsible=item.responsible or "chưa phân công", action=item.action or "chưa xác định",
                     due=_date(item.due), status=STATUS_VI.get(item.status, item.status), code=item.code)

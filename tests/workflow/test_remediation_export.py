@@ -70,3 +70,19 @@ def test_pdf_text_has_the_lines_of_the_plan(app, db, make):
     assert "Nguyên nhân: do không có bố trí kinh phí trong Kế hoạch" in text
     assert "2.7. Thực hiện cơ chế một cửa, một cửa liên thông: chỉ đạt 12/15 điểm" in text
     assert "Người chịu trách nhiệm: Công chức Văn phòng - Thống kê" in text
+
+
+def test_every_cause_is_a_sentence_of_its_own():
+    """A cause without a final full stop ran into the next line of the document ("chưa ghi nhận Người …")."""
+    from decimal import Decimal
+
+    from models import RemediationItem
+
+    def cause(text):
+        item = RemediationItem(code="1.1.1", title_vi="Kế hoạch", max_points=Decimal("1"), obtained=Decimal("0"),
+                               lost=Decimal("1"), cause=text, status="open")
+        return remediation_export._line("a", item).cause
+
+    assert cause(None) == "Nguyên nhân: chưa ghi nhận."
+    assert cause("do chậm ban hành ") == "Nguyên nhân: do chậm ban hành."
+    assert cause("chậm 06 ngày so với quy định.") == "Nguyên nhân: chậm 06 ngày so với quy định."
