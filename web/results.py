@@ -142,7 +142,7 @@ def export(key: str, fmt: str):
     else:
         body = results_outputs.pdf_report(snapshot, labels())
     name = f"ket-qua-{campaign.key}-v{snapshot.version}.{fmt}"
-    return Response(body, mimetype=MEDIA[fmt], headers={
+    return Response(body, content_type=MEDIA[fmt], headers={  # content_type: as written, one charset
         "Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff",
         "X-Result-SHA256": snapshot.sha256})
 

@@ -118,7 +118,9 @@ def test_published_page_and_outputs(app, env, make, db, now):
 
     body = client.get(f"/results/{key}/export.json").data
     assert hashlib.sha256(body).hexdigest() == snap.sha256
-    rows = list(csv.DictReader(io.StringIO(client.get(f"/results/{key}/export.csv").get_data(as_text=True))))
+    exported = client.get(f"/results/{key}/export.csv")
+    assert exported.headers["Content-Type"] == "text/csv; charset=utf-8"  # one charset, not two
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert [(r["commune_code"], r["rank"], r["total"], r["percentage"]) for r in rows] == [
         ("10001", "1", "5.00", "71.43"), ("10002", "1", "5.00", "71.43")]
     assert rows[1]["commune_name"].startswith("'=")
