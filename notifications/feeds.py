@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 
 from models import CalendarFeedToken, Campaign, CampaignStaff, Case, CouncilSeat, Deadline, User, db
 from states import Role, Stage
-from workflow import audit
+from workflow import audit, deadlines
 
 from . import ics
 from .render import case_url, locale_of, stage_title
@@ -84,8 +84,10 @@ def feed_for(user: User, *, now: dt.datetime, base_url: str) -> str:
         url = case_url(base_url, case.id)
         summary = (f"Hạn {title} — {case.commune.name}" if locale == "vi"
                    else f"Due: {title} — {case.commune.name}")
+        explained = deadlines.explain(row, deadlines.calendar_of(case.campaign))
+        explanation = explained.explanation_vi if locale == "vi" else explained.explanation
         events.append(ics.DeadlineEvent(uid=ics.deadline_uid(row.id, case.id, row.stage), due=row.due,
                                         summary=summary, description="\n".join(
-                                            x for x in (row.explanation, url) if x), url=url))
+                                            x for x in (explanation, url) if x), url=url))
     name = "Hạn chót CCHC" if locale == "vi" else "PAR Index deadlines"
     return ics.calendar(events, now=now, name=name, method=None)

@@ -93,6 +93,7 @@ def test_ical_feed_gives_the_users_deadlines_and_dies_when_revoked(app, db, make
     assert body.count("BEGIN:VEVENT") == 1  # only the officer's own commune
     assert "DTSTART;VALUE=DATE:20231110" in body
     assert "Xã 10001" in body.replace("\r\n ", "") and "Xã 10002" not in body.replace("\r\n ", "")
+    assert "hạn 10/11/2023: theo kế hoạch" in body.replace("\r\n ", "")  # the officer reads Vietnamese
 
     head_token = feeds.issue_token(make.head, actor=make.head, now=NOV_06)
     db.session.commit()
