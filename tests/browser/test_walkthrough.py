@@ -70,6 +70,7 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     officer.click("#link-self-assessment")
     expect(officer.locator("#submit-section button[data-action='submit']")).to_be_disabled()
     expect(officer.locator("#progress")).to_have_attribute("data-scored", "0")
+    expect(officer.locator("#missing-evidence-count")).to_have_text("2")  # 1.1.1 and 2.1.1 require evidence
 
     evidence_item = _item(officer, "1.1.1")
     evidence_item.locator("input[type=file]").set_input_files(
@@ -80,6 +81,8 @@ def test_case_walked_from_self_assessment_to_publication(new_page, world, db, li
     expect(uploaded).to_have_count(1)  # swapped in by assess.js, no reload
     expect(uploaded).to_contain_text(PDF_NAME)
     expect(uploaded.locator(".locator")).to_contain_text("trang 2, mục II")
+    expect(officer.locator("#missing-evidence-count")).to_have_text("1")  # counted down without a reload
+    expect(officer.locator("#progress")).to_have_attribute("data-missing-evidence", "1")
 
     officer.fill("#score-1\\.1\\.1", "1")
     officer.fill("#score-1\\.1\\.2", "1,5")  # the decimal comma, as Vietnamese writes it

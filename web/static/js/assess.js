@@ -28,7 +28,17 @@
     var holder = document.createElement("div");
     holder.innerHTML = html; // rendered (and escaped) by the server's template
     var fresh = holder.querySelector("[data-evidence-for]");
-    if (fresh) { old.replaceWith(fresh); }
+    if (!fresh) { return; }
+    old.replaceWith(fresh);
+    // the "missing required evidence" count at the top follows this item's change
+    var delta = (fresh.dataset.missing === "yes" ? 1 : 0) - (old.dataset.missing === "yes" ? 1 : 0);
+    var counter = document.getElementById("missing-evidence-count");
+    if (delta && counter) {
+      var count = Math.max(0, parseInt(counter.textContent, 10) + delta);
+      counter.textContent = String(count);
+      var progress = document.getElementById("progress");
+      if (progress) { progress.dataset.missingEvidence = String(count); }
+    }
   }
 
   function failure(status, form) {
