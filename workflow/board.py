@@ -197,12 +197,26 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
+def _register_fold() -> None:
+    """SQLite's ``cchc_fold(text)`` (``fold``), on the session's connection: SQLite has no accent folding.
+    Registered per connection, on demand: the engine set-up is not this module's to change."""
+    db.session.connection().connection.driver_connection.create_function("cchc_fold", 1, fold, deterministic=True)
+
+
 def _run(stmt, params: dict):
     if params.get("pattern") is not None and _dialect() == "sqlite":
-        # registered per connection, on demand: the engine set-up is not this module's to change
-        db.session.connection().connection.driver_connection.create_function(
-            "cchc_fold", 1, fold, deterministic=True)
+        _register_fold()
     return db.session.execute(stmt, params)
+
+
+def name_contains(column, text: str):
+    """WHERE: ``column`` (a commune's name) contains ``text`` ignoring case and Vietnamese accents, as the
+    board's search does ("tam hai" finds "Xã Tam Hải"): for the other pages that search commune names."""
+    folded = fold(" ".join(text.split()))
+    if _dialect() == "sqlite":
+        _register_fold()
+        return func.cchc_fold(column).like(_like_pattern(folded), escape="\\")
+    return column.op("~*")(_accent_regex(folded))
 
 
 def _params(campaign: Campaign, flt: BoardFilter, **more) -> dict:
@@ -663,9 +677,10 @@ _BLOCKERS_BY_CASE = _campaign_blockers()
 
 
 def _table_order(sort: str, descending: bool):
-    """ORDER BY for the table; ties keep a stable order by commune code, then case id."""
+    """ORDER BY for the table; ties keep a stable order by commune code, then case id. Communes sort in
+    Vietnamese alphabetical order (their stored ``name_key``), the name breaking ties of the key."""
     if sort == "commune":
-        key = COMMUNES.c.name
+        key = COMMUNES.c.name_key
     elif sort == "stage":
         key = case({s.value: i for i, s in enumerate(STAGE_ORDER)}, value=CASES.c.stage, else_=len(STAGE_ORDER))
     elif sort in ("due", "days_left"):
@@ -677,6 +692,8 @@ def _table_order(sort: str, descending: bool):
     ordered = key.desc() if descending else key.asc()
     if sort in ("due", "days_left"):
         ordered = ordered.nulls_last()  # cases without a deadline last, either way
+    if sort == "commune":  # names equal but for case or where the tone sits ("Hòa", "Hoà")
+        return [ordered, COMMUNES.c.name.desc() if descending else COMMUNES.c.name, COMMUNES.c.code, CASES.c.id]
     return [ordered, COMMUNES.c.code, CASES.c.id]
 
 

@@ -12,7 +12,7 @@ from models import Campaign, Case, Commune, CouncilSeat, User, db
 from states import COMMUNE_SCOPED_ROLES, COUNCIL_ROLES
 
 from . import access
-from .board import fold
+from .board import fold, name_contains
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,8 @@ def _search(text: str):
     """Code or name contains ``text``; the name accent- and case-insensitively (as the board's search)."""
     folded = fold(" ".join(text.split()))
     escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    code = func.lower(Commune.code).like(pattern, escape="\\")
-    if db.session.get_bind().dialect.name == "sqlite":
-        # per connection, on demand (as workflow.board does): SQLite has no accent folding of its own
-        db.session.connection().connection.driver_connection.create_function("cchc_fold", 1, fold,
-                                                                             deterministic=True)
-        return or_(func.cchc_fold(Commune.name).like(pattern, escape="\\"), code)
-    from .board import _accent_regex
-
-    return or_(Commune.name.op("~*")(_accent_regex(folded)), code)
+    code = func.lower(Commune.code).like(f"%{escaped}%", escape="\\")
+    return or_(name_contains(Commune.name, text), code)
 
 
 def _filtered(user: User, *, campaign: Campaign | None, code: str | None, search: str):

@@ -38,6 +38,7 @@ from models import (
 )
 
 from . import audit, audit_anchor, audit_export, scoring, signoff
+from .board import name_contains
 from .clock import LOCAL_TZ
 
 PAGE_SIZE = 50
@@ -113,8 +114,8 @@ def _where(stmt, f: HistoryFilter):
         stmt = stmt.where(AuditEvent.case_id == f.case_id)
     if f.commune:
         text = f.commune.strip()
-        communes = select(Commune.id).where(or_(Commune.code == text,
-                                                Commune.name.ilike(_like(text), escape="\\")))
+        # the name as the board searches it: "tam hai" finds Tam Hải's events
+        communes = select(Commune.id).where(or_(Commune.code == text, name_contains(Commune.name, text)))
         stmt = stmt.where(AuditEvent.case_id.in_(select(Case.id).where(Case.commune_id.in_(communes))))
     if f.actor:
         text = f.actor.strip()

@@ -15,7 +15,7 @@ from werkzeug.security import generate_password_hash
 from models import Commune, db
 from states import STAGE_TITLES_VI, Stage
 from tests.factories import NOW
-from tests.web.helpers import PASSWORD
+from tests.web.helpers import PASSWORD, post_form
 from tests.web.helpers import logged_in as _logged_in
 from workflow import board, cases, evidence, scores
 from workflow.guards import GUARDS
@@ -265,6 +265,56 @@ def test_table_sorts_by_each_column_with_a_stable_second_order(app, w):
     assert by_name[0] == "10003"  # "Thị trấn …" before every "Xã …"
     assert [r["data-code"] for r in _table(client, "sort=commune&dir=desc")] == by_name[::-1]
     assert [r["data-code"] for r in _table(client, "sort=nonsense")] == sorted(NAMES)
+
+
+# codes in another order than the names, so that only a Vietnamese sort gives the order below
+TAM = {"20001": "Xã Tam Mỹ Tây", "20002": "Xã Tam Hòa", "20003": "Xã Tam Mỹ Đông", "20004": "Xã Tam Hiệp",
+       "20005": "Xã Tam Hải"}
+# a ă â b c d đ e ê g h i k l m n o ô ơ p q r s t u ư v x y: code points would put Hòa before Hải
+# and Tây before Đông
+TAM_IN_ORDER = ["20005", "20004", "20002", "20003", "20001"]
+
+
+@pytest.fixture
+def tam(make, db):
+    campaign = make.campaign("tam-2023", communes=tuple(TAM))
+    for code, name in TAM.items():
+        db.session.scalar(db.select(Commune).where(Commune.code == code)).name = name
+    db.session.commit()
+    return World(make, campaign)
+
+
+def test_table_sorts_communes_in_vietnamese_alphabetical_order(app, tam):
+    client = logged_in(app, tam.secretariat)
+    assert [r["data-code"] for r in _table(client, "campaign=tam-2023&sort=commune")] == TAM_IN_ORDER
+    assert [r["data-code"] for r in _table(client, "campaign=tam-2023&sort=commune&dir=desc")] == TAM_IN_ORDER[::-1]
+    # the order is SQL's, page by page
+    flt = board.BoardFilter(today=dt.date(2023, 11, 14))
+    paged = [card.commune_code for page in (1, 2, 3)
+             for card in board.table_page(tam.campaign, flt, sort="commune", page=page, size=2).cards]
+    assert paged == TAM_IN_ORDER
+    body = list(csv.reader(io.StringIO(
+        get_bytes(client, "/board/table.csv?campaign=tam-2023&sort=commune").decode("utf-8-sig"))))
+    assert [r[1] for r in body[1:]] == [TAM[code] for code in TAM_IN_ORDER]
+    sheet = load_workbook(io.BytesIO(get_bytes(client, "/board/table.xlsx?campaign=tam-2023&sort=commune"))).active
+    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == TAM_IN_ORDER
+
+
+def test_a_renamed_commune_sorts_under_its_new_name(app, tam):
+    admin = logged_in(app, tam.admin)
+    commune = db.session.scalar(db.select(Commune).where(Commune.code == "20001"))
+    form = {"code": "20001", "name": "Xã Tam Anh Bắc", "authority": commune.authority.name}
+    response = post_form(admin, "/admin/communes", f"/admin/communes/{commune.id}", form)
+    assert response.status_code == 303
+    client = logged_in(app, tam.secretariat)
+    assert [r["data-code"] for r in _table(client, "campaign=tam-2023&sort=commune")] == \
+        ["20001", "20005", "20004", "20002", "20003"]
+
+
+def get_bytes(client, url: str) -> bytes:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response.get_data()
 
 
 @pytest.fixture

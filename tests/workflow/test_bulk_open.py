@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from config import ROOT
 from models import AuditEvent, Case, Commune, Deadline, DomainEvent, SignOff, User
+from models.collation import sort_key
 from states import Role, Stage
 from workflow import audit, cases
 from workflow.criteria_sets import load_criteria_file
@@ -151,7 +152,8 @@ def test_the_plans_bulk_rows_are_those_the_orm_writes(db, now, campaign):
     assert _columns(planned, "email", "name", "commune_id") == _columns(officer, "email", "name", "commune_id")
     assert planned.roles == officer.roles
     assert _columns(bulk_case, "commune_id") == _columns(one_case, "commune_id")
-    assert _columns(bulk_case.commune, "code", "name") == _columns(commune, "code", "name")
+    assert _columns(bulk_case.commune, "code", "name", "name_key") == _columns(commune, "code", "name", "name_key")
+    assert [c.name_key for c in (bulk_case.commune, commune)] == [sort_key(c.name) for c in (bulk_case.commune, commune)]
     events = {case.id: db.session.scalar(select(AuditEvent).where(AuditEvent.case_id == case.id,
                                                                   AuditEvent.action == "case.created"))
               for case in (bulk_case, one_case)}
