@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from states import STAGE_TITLES_VI, Role, Stage
+from states import Role
 from workflow import audit_anchor, audit_export, history
 from workflow.clock import LOCAL_TZ, utcnow
 from workflow.errors import InvalidInput
@@ -25,23 +25,13 @@ from workflow.txn import commit
 
 from .common import action_now, case_or_404, roles_required
 from .council import transition_title
-from .i18n import select_locale
+from .i18n import stage_title
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
 
 READERS = (Role.auditor, Role.admin, Role.secretariat_head)
 EXPORT_BATCH = 500
 EXPORT_TYPES = {"csv": ("text/csv; charset=utf-8", "csv"), "json": ("application/x-ndjson; charset=utf-8", "jsonl")}
-
-
-def stage_title(name: str | None) -> str:
-    if not name:
-        return "–"
-    try:
-        stage = Stage(name)
-    except ValueError:
-        return name
-    return STAGE_TITLES_VI[stage] if select_locale() == "vi" else name.replace("_", " ")
 
 
 def after_minute(moment: dt.datetime) -> str:
@@ -136,7 +126,7 @@ def export(fmt: str):
         abort(400)
     mimetype, extension = EXPORT_TYPES[fmt]
     stamp = utcnow().astimezone(LOCAL_TZ).strftime("%Y%m%d-%H%M")
-    response = Response(stream_with_context(_stream(f, fmt)), mimetype=mimetype)
+    response = Response(stream_with_context(_stream(f, fmt)), content_type=mimetype)  # one charset
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{extension}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response

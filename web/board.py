@@ -8,12 +8,12 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from states import STAGE_TITLES_VI, Stage
+from states import Stage
 from workflow import access
 from workflow import board as cases_board
 
 from .common import now, roles_required
-from .i18n import select_locale
+from .i18n import stage_title
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -34,10 +34,6 @@ def _args(**changes) -> dict:
 def link(endpoint: str, **changes) -> str:
     """A URL to ``endpoint`` that keeps the filters (campaign, stage, overdue, search, as_of, sort)."""
     return url_for(endpoint, **_args(**changes))
-
-
-def stage_title(stage: str) -> str:
-    return STAGE_TITLES_VI[Stage(stage)] if select_locale() == "vi" else stage.replace("_", " ")
 
 
 STATUSES = (cases_board.ON_TRACK, cases_board.DUE_SOON, cases_board.OVERDUE, cases_board.NO_DEADLINE)
@@ -151,7 +147,7 @@ def _export(kind: str):
                                       sheet_title=_("Cases"))
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         name = f"{name}.xlsx"
-    return Response(body, mimetype=mimetype,
+    return Response(body, content_type=mimetype,  # as written: mimetype= would add a second charset
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

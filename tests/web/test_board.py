@@ -385,7 +385,7 @@ def test_csv_and_excel_hold_the_filtered_sorted_rows(app, w, query):
     client = logged_in(app, w.secretariat)
     expected = _all_table_rows(client, query)
     response = client.get(f"/board/table.csv?{query}")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response.headers["Content-Disposition"] and ".csv" in response.headers["Content-Disposition"]
     raw = response.get_data()
     assert raw.startswith("\ufeff".encode())  # BOM: Excel reads the file as UTF-8
@@ -494,7 +494,7 @@ def test_english_switch_names_stages_in_english(app, w):
     client = logged_in(app, w.secretariat)
     client.get("/lang/en")
     html = get(client, "/board")
-    assert "self assessment" in html and "Tự đánh giá, chấm điểm" not in html
+    assert "Self-assessment and scoring" in html and "Tự đánh giá, chấm điểm" not in html
 
 
 # --- no N+1 ------------------------------------------------------------------------------------------
