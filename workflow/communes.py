@@ -40,7 +40,7 @@ def _visible(user: User):
     return or_(*clauses) if clauses else false()
 
 
-def _search(text: str):
+def code_or_name_contains(text: str):
     """Code or name contains ``text``; the name accent- and case-insensitively (as the board's search)."""
     folded = fold(" ".join(text.split()))
     escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -58,7 +58,7 @@ def _filtered(user: User, *, campaign: Campaign | None, code: str | None, search
     if code:
         stmt = stmt.where(Commune.code == code)
     if search.strip():
-        stmt = stmt.where(_search(search))
+        stmt = stmt.where(code_or_name_contains(search))
     return stmt
 
 

@@ -21,6 +21,7 @@ from models import MAX_ID, Authority, Campaign, Case, Commune, CriteriaSet, User
 from states import COMMUNE_SCOPED_ROLES, Role
 
 from . import audit
+from .communes import code_or_name_contains
 from .errors import InvalidInput, NotFound
 from .schemas.common import Email
 
@@ -351,10 +352,8 @@ def all_authorities() -> list[Authority]:
 def list_communes(*, search: str = "", page: int = 1, per_page: int = 50) -> Page[Commune]:
     """Communes whose code or name contains ``search``, by code."""
     stmt = select(Commune).order_by(Commune.code)
-    text = search.strip()
-    if text:
-        like = f"%{text.lower()}%"
-        stmt = stmt.where(or_(func.lower(Commune.code).like(like), func.lower(Commune.name).like(like)))
+    if search.strip():
+        stmt = stmt.where(code_or_name_contains(search))  # the name as the board searches it: accents, case
     return Page.of_query(stmt, page, per_page)
 
 

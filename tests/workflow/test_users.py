@@ -203,6 +203,9 @@ def test_communes_are_created_and_edited_with_audit(db, world, now):
     assert not users.update_commune(commune, {"code": "20998", "name": "Xã Mới Sửa", "authority": existing},
                                     actor=world.admin, now=now)
     assert [c.code for c in users.list_communes(search="mới").items] == ["20998"]
+    # as the board searches: without accents, in capitals ("MOI SUA" is "Mới Sửa"), or by code
+    assert [c.code for c in users.list_communes(search="MOI SUA").items] == ["20998"]
+    assert [c.code for c in users.list_communes(search="2099").items] == ["20998"]
 
 
 def test_campaign_lines_count_cases_per_stage(db, world):
