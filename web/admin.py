@@ -28,7 +28,7 @@ from models import db
 from states import STAGE_ORDER, STAGE_TITLES_VI, Role, Stage
 from workflow import criteria_sets, login_throttle, plans, reminders, txn, users
 from workflow.errors import InvalidInput, NotPermitted, PlanInvalid, TransitionRefused
-from workflow.schemas.common import parse_text
+from workflow.schemas.common import Problem, decode_text, parse_text
 
 from .auth import login_manager
 from .common import action_now, now
@@ -340,17 +340,17 @@ def _read_upload(what: str) -> tuple[object, str]:
         raise UploadRefused(_("The file is larger than %(n)s KB.", n=limit // 1024))
     if b"\x00" in raw:
         raise UploadRefused(_("This is not a text file."))
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PlanInvalid([f"byte {exc.start}: the file is not UTF-8 text"], what=what) from None
-    return parse_text(text, suffix=suffix, what=what), hashlib.sha256(raw).hexdigest()
+    return parse_text(decode_text(raw, what=what), suffix=suffix, what=what), hashlib.sha256(raw).hexdigest()
 
 
 def _problem_rows(problems: list[str]) -> list[tuple[str, str]]:
-    """``path: message`` lines as (path, message)."""
+    """The problems as (path, message): a workflow Problem keeps its parts, which the page shows in the
+    reader's language (the ``file_place`` and ``domain`` filters); other ``path: message`` lines are split."""
     rows = []
     for line in problems:
+        if isinstance(line, Problem):
+            rows.append((line.path, line.message))
+            continue
         path, sep, message = line.partition(": ")
         rows.append((path, message) if sep else ("", line))
     return rows

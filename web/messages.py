@@ -1,8 +1,9 @@
 """Domain messages (blockers, refusals) in the reader's language.
 
 The workflow layer speaks English, so the CLI, the logs and the audit trail read the same everywhere;
-pages pass its messages through the ``domain`` filter, which matches the known shapes and translates
-them. An unknown message is shown as it is (in English) rather than hidden.
+pages pass its messages through the ``domain`` filter, which translates a ``Message`` (marked ``N_`` in the
+workflow layer) by its id and parameters, and otherwise matches the known shapes and translates them. An
+unknown message is shown as it is (in English) rather than hidden.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ _PATTERNS: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
      lambda m: _("line %(n)s: an anchor's seq starts at 1", n=m[2])),
     (re.compile(r"at most (\d+) anchors at a time \((\d+) given\)"),
      lambda m: _("at most %(max)s anchors at a time (%(n)s given)", max=m[1], n=m[2])),
-    # plan and criteria files (workflow.plans, workflow.criteria_sets): the text after each field path
+    # field messages that reach a page as plain text (a plan or criteria file's problems are Messages,
+    # translated by their id in ``said``)
     (re.compile(r"required"), lambda m: _("required")),
     (re.compile(r"unknown field"), lambda m: _("unknown field")),
     (re.compile(r"not a valid e-mail address"), lambda m: _("not a valid e-mail address")),

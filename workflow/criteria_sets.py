@@ -16,7 +16,7 @@ from models import CriteriaItem, CriteriaSet, User, db
 
 from . import audit
 from .errors import NotFound, PlanInvalid
-from .schemas.common import as_points, canonical_sha256, flatten, join_path, read_file
+from .schemas.common import N_, TOP_LEVEL, Problem, as_points, canonical_sha256, flatten, join_path, read_file
 from .schemas.criteria import CODE, CriteriaSetSchema
 
 WHAT = "criteria file"
@@ -27,9 +27,9 @@ def natural_key(code: str) -> tuple[int, ...]:
     return tuple(int(p) for p in code.split("."))
 
 
-def _tree_problems(data: dict) -> list[str]:
+def _tree_problems(data: dict) -> list[Problem]:
     """Checks across nodes (unique codes, code nesting, sums), on the raw data, tolerant of bad fields."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     seen: dict[str, str] = {}
 
     def walk(nodes, prefix: str, parent_code: str | None, parent_max: Decimal | None, parent_path: str):
@@ -46,13 +46,16 @@ def _tree_problems(data: dict) -> list[str]:
             if isinstance(code, str) and CODE.match(code.strip()):
                 code = code.strip()
                 if code in seen:
-                    problems.append(f"{path}.code: duplicate code {code} (also at {seen[code]})")
+                    problems.append(Problem(f"{path}.code", N_("duplicate code %(code)s (also at %(other)s)",
+                                                               code=code, other=seen[code])))
                 else:
                     seen[code] = path
                 if parent_code is not None and not code.startswith(parent_code + "."):
-                    problems.append(f"{path}.code: {code} is not under its parent {parent_code}")
+                    problems.append(Problem(f"{path}.code", N_("%(code)s is not under its parent %(parent)s",
+                                                               code=code, parent=parent_code)))
                 if parent_code is None and "." in code:
-                    problems.append(f"{path}.code: {code} is at the top level but is not an area code")
+                    problems.append(Problem(f"{path}.code", N_(
+                        "%(code)s is at the top level but is not an area code", code=code)))
             points = as_points(node.get("max_points"))
             if points is None:
                 summable = False
@@ -63,7 +66,8 @@ def _tree_problems(data: dict) -> list[str]:
                 walk(children, f"{path}.children", code if isinstance(code, str) else None, points, path)
         if summable and parent_max is not None and total != parent_max:
             where = f"{parent_path}.max_points" if parent_path else "total_points"
-            problems.append(f"{where}: {_fmt(parent_max)} but its children sum to {_fmt(total)}")
+            problems.append(Problem(where, N_("%(max)s but its children sum to %(sum)s", max=_fmt(parent_max),
+                                              sum=_fmt(total))))
 
     walk(data.get("items"), "items", None, as_points(data.get("total_points")), "")
     return problems
@@ -76,9 +80,9 @@ def _fmt(value: Decimal) -> str:
 def validate_criteria(data) -> dict:
     """The loaded criteria set, or PlanInvalid listing every problem by its path."""
     if not isinstance(data, dict):
-        raise PlanInvalid(["(top level): expected a mapping with id, title_vi, year, total_points, items"],
+        raise PlanInvalid([Problem(TOP_LEVEL, N_("expected a mapping with id, title_vi, year, total_points, items"))],
                           what=WHAT)
-    problems: list[str] = []
+    problems: list[Problem] = []
     loaded = None
     try:
         loaded = CriteriaSetSchema().load(data)

@@ -36,7 +36,7 @@ from . import access, audit, cases, deadlines
 from .calendar import WorkingCalendar
 from .criteria_sets import latest
 from .errors import PlanInvalid
-from .schemas.common import canonical_sha256, flatten, join_path, read_file
+from .schemas.common import N_, TOP_LEVEL, Problem, canonical_sha256, flatten, join_path, read_file
 from .schemas.plan import (
     BLOCKS,
     SIGN_OFF_TRANSITIONS,
@@ -90,7 +90,7 @@ class ValidPlan:
     criteria_set: CriteriaSet | None = None
 
 
-def _block(raw: dict, name: str, load, problems: list[str], default=None):
+def _block(raw: dict, name: str, load, problems: list[Problem], default=None):
     if name not in raw or raw[name] is None:
         return default
     try:
@@ -100,17 +100,17 @@ def _block(raw: dict, name: str, load, problems: list[str], default=None):
         return _BAD
 
 
-def _stages(raw, problems: list[str]) -> dict:
+def _stages(raw, problems: list[Problem]) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        problems.append("stages: not a mapping (stage: {due: YYYY-MM-DD})")
+        problems.append(Problem("stages", N_("not a mapping (stage: {due: YYYY-MM-DD})")))
         return _BAD
     out = {}
     for key, value in raw.items():
         path = join_path("stages", str(key))
         if key not in STAGES:
-            problems.append(f"{path}: unknown stage (stages are: {', '.join(STAGES)})")
+            problems.append(Problem(path, N_("unknown stage (stages are: %(stages)s)", stages=", ".join(STAGES))))
             continue
         try:
             out[key] = StageDueSchema().load(value if isinstance(value, dict) else {"due": value})["due"]
@@ -119,29 +119,29 @@ def _stages(raw, problems: list[str]) -> dict:
     return out
 
 
-def _sign_off(raw, problems: list[str]) -> list[str]:
+def _sign_off(raw, problems: list[Problem]) -> list[str]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        problems.append("sign_off: not a list of transition names")
+        problems.append(Problem("sign_off", N_("not a list of transition names")))
         return _BAD
     out = []
     for i, name in enumerate(raw):
         path = join_path("sign_off", i)
         if not isinstance(name, str) or name not in TRANSITIONS:
-            problems.append(f"{path}: unknown transition {name!r} (may be under sign-off: "
-                            f"{', '.join(SIGN_OFF_TRANSITIONS)})")
+            problems.append(Problem(path, N_("unknown transition %(name)s (may be under sign-off: %(allowed)s)",
+                                             name=repr(name), allowed=", ".join(SIGN_OFF_TRANSITIONS))))
         elif name not in SIGN_OFF_TRANSITIONS:
-            problems.append(f"{path}: '{name}' cannot be put under council sign-off (may be: "
-                            f"{', '.join(SIGN_OFF_TRANSITIONS)})")
+            problems.append(Problem(path, N_("'%(name)s' cannot be put under council sign-off (may be: %(allowed)s)",
+                                             name=name, allowed=", ".join(SIGN_OFF_TRANSITIONS))))
         elif name in out:
-            problems.append(f"{path}: '{name}' is listed twice")
+            problems.append(Problem(path, N_("'%(name)s' is listed twice", name=name)))
         else:
             out.append(name)
     return out
 
 
-def _classification(raw, problems: list[str]) -> list[dict]:
+def _classification(raw, problems: list[Problem]) -> list[dict]:
     if raw is None:
         return []
     try:
@@ -150,15 +150,16 @@ def _classification(raw, problems: list[str]) -> list[dict]:
         problems.extend(flatten(exc.messages, "classification"))
         return _BAD
     if not bands:
-        problems.append("classification: list at least one band, or leave the block out")
+        problems.append(Problem("classification", N_("list at least one band, or leave the block out")))
     for i in range(1, len(bands)):
         if bands[i]["min"] >= bands[i - 1]["min"]:
-            problems.append(f"classification[{i}].min: {bands[i]['min']} must be lower than the band above "
-                            f"({bands[i - 1]['min']}); bands go highest first")
+            problems.append(Problem(f"classification[{i}].min", N_(
+                "%(min)s must be lower than the band above (%(above)s); bands go highest first",
+                min=bands[i]["min"], above=bands[i - 1]["min"])))
     return bands
 
 
-def _duplicate_codes(raw, problems: list[str]) -> None:
+def _duplicate_codes(raw, problems: list[Problem]) -> None:
     if not isinstance(raw, list):
         return
     seen: dict[str, int] = {}
@@ -168,12 +169,13 @@ def _duplicate_codes(raw, problems: list[str]) -> None:
             continue
         code = code.strip()
         if code in seen:
-            problems.append(f"communes[{i}].code: duplicate code {code} (also communes[{seen[code]}])")
+            problems.append(Problem(f"communes[{i}].code", N_("duplicate code %(code)s (also communes[%(other)s])",
+                                                              code=code, other=seen[code])))
         else:
             seen[code] = i
 
 
-def _collect_people(plan: ValidPlan, problems: list[str]) -> dict[str, Person]:
+def _collect_people(plan: ValidPlan, problems: list[Problem]) -> dict[str, Person]:
     people: dict[str, Person] = {}
 
     def add(person: dict, path: str, roles: tuple[Role, ...], commune: str | None = None,
@@ -182,12 +184,14 @@ def _collect_people(plan: ValidPlan, problems: list[str]) -> dict[str, Person]:
         if found is None:
             found = people[person["email"]] = Person(person["email"], person["name"], path)
         elif found.name != person["name"]:
-            problems.append(f"{path}.name: {person['name']!r} differs from {found.name!r} given for "
-                            f"{person['email']} at {found.path}")
+            problems.append(Problem(f"{path}.name", N_(
+                "%(name)s differs from %(other)s given for %(email)s at %(at)s", name=repr(person["name"]),
+                other=repr(found.name), email=person["email"], at=found.path)))
         if commune is not None:
             if found.commune is not None and found.commune != commune:
-                problems.append(f"{path}.email: {person['email']} already acts for commune {found.commune} "
-                                f"at {found.commune_path}; a person acts for one commune only")
+                problems.append(Problem(f"{path}.email", N_(
+                    "%(email)s already acts for commune %(commune)s at %(at)s; a person acts for one commune only",
+                    email=person["email"], commune=found.commune, at=found.commune_path)))
             else:
                 found.commune, found.commune_path = commune, path
         found.roles.update(roles)
@@ -213,31 +217,33 @@ def _collect_people(plan: ValidPlan, problems: list[str]) -> dict[str, Person]:
     return people
 
 
-def _cross_checks(plan: ValidPlan, problems: list[str]) -> None:
+def _cross_checks(plan: ValidPlan, problems: list[Problem]) -> None:
     """Checks that read two blocks; each runs only when the blocks it reads are valid."""
     year = plan.campaign["year"] if plan.campaign is not _BAD else None
     if year is not None and plan.stages is not _BAD:
         for stage, (raw, due) in plan.stages.items():
             if not year - 1 <= due.year <= year + 1:
-                problems.append(f"stages.{stage}.due: {raw} is far from the campaign year {year}")
+                problems.append(Problem(f"stages.{stage}.due", N_(
+                    "%(due)s is far from the campaign year %(year)s", due=raw, year=year)))
     if year is not None and plan.survey not in (None, _BAD) and "due" in plan.survey:
         raw, due = plan.survey["due"]
         if not year - 1 <= due.year <= year + 1:
-            problems.append(f"survey.due: {raw} is far from the campaign year {year}")
+            problems.append(Problem("survey.due", N_("%(due)s is far from the campaign year %(year)s",
+                                                     due=raw, year=year)))
     if plan.sign_off not in (_BAD, []) and plan.council is None:
-        problems.append("sign_off: council sign-off needs a council block")
+        problems.append(Problem("sign_off", N_("council sign-off needs a council block")))
     if plan.reminders is not _BAD:
         for i, esc in enumerate(plan.reminders["escalations"]):
             path = f"reminders.escalations[{i}].to"
             if "secretariat_head" in esc["to"] and plan.secretariat is None:
-                problems.append(f"{path}: secretariat_head needs a secretariat block with a head")
+                problems.append(Problem(path, N_("secretariat_head needs a secretariat block with a head")))
             if "authority_leader" in esc["to"] and plan.authority_leader is None:
-                problems.append(f"{path}: authority_leader needs an authority_leader block")
+                problems.append(Problem(path, N_("authority_leader needs an authority_leader block")))
             if "commune_chair" in esc["to"] and plan.communes is not _BAD:
                 missing = [c["code"] for c in plan.communes if not c.get("chair")]
                 if missing:
-                    problems.append(f"{path}: commune_chair, but these communes name no chair: "
-                                    f"{', '.join(missing)}")
+                    problems.append(Problem(path, N_("commune_chair, but these communes name no chair: %(codes)s",
+                                                     codes=", ".join(missing))))
     if plan.survey not in (None, _BAD) and plan.communes is not _BAD:
         codes = [c["code"] for c in plan.communes]
         for i, group in enumerate(plan.survey["groups"]):
@@ -247,53 +253,58 @@ def _cross_checks(plan: ValidPlan, problems: list[str]) -> None:
             path = f"survey.groups[{i}].per_commune"
             for code in quota:
                 if code not in codes:
-                    problems.append(f"{path}.{code}: no commune with code {code} in communes")
+                    problems.append(Problem(f"{path}.{code}", N_("no commune with code %(code)s in communes",
+                                                                 code=code)))
             missing = [c for c in codes if c not in quota]
             if missing:
-                problems.append(f"{path}: no number for communes {', '.join(missing)} (write 0 where a "
-                                "commune has none)")
+                problems.append(Problem(path, N_("no number for communes %(codes)s (write 0 where a commune has "
+                                                 "none)", codes=", ".join(missing))))
 
 
-def _database_checks(plan: ValidPlan, problems: list[str]) -> None:
+def _database_checks(plan: ValidPlan, problems: list[Problem]) -> None:
     """Checks against what is already stored; read-only."""
     if plan.campaign is _BAD:
         return
     info = plan.campaign
     plan.criteria_set = latest(info["criteria_set"])
     if plan.criteria_set is None:
-        problems.append(f"campaign.criteria_set: no criteria set {info['criteria_set']!r} is loaded "
-                        "(flask criteria load FILE first)")
+        problems.append(Problem("campaign.criteria_set", N_(
+            "no criteria set %(key)s is loaded (flask criteria load FILE first)", key=repr(info["criteria_set"]))))
     elif plan.classification not in (_BAD, []):
         top = plan.classification[0]["min"]
         if top > plan.criteria_set.total_points:
-            problems.append(f"classification[0].min: {top} is above the criteria set's total "
-                            f"{plan.criteria_set.total_points}")
+            problems.append(Problem("classification[0].min", N_("%(min)s is above the criteria set's total %(total)s",
+                                                                min=top, total=plan.criteria_set.total_points)))
     existing = db.session.scalar(select(Campaign).where(Campaign.key == info["key"]))
     if existing is not None:
         if existing.authority.name != info["authority"]:
-            problems.append(f"campaign.authority: campaign {info['key']} belongs to "
-                            f"{existing.authority.name!r}; a plan cannot move it")
+            problems.append(Problem("campaign.authority", N_(
+                "campaign %(key)s belongs to %(authority)s; a plan cannot move it", key=info["key"],
+                authority=repr(existing.authority.name))))
         if plan.criteria_set is not None and existing.criteria_set_id != plan.criteria_set.id:
             scored = db.session.scalar(select(Score.id).join(Case).where(Case.campaign_id == existing.id).limit(1))
             if scored is not None:
-                problems.append(f"campaign.criteria_set: cannot change to {plan.criteria_set.label}: cases of "
-                                f"{info['key']} already hold scores against {existing.criteria_set.label}")
+                problems.append(Problem("campaign.criteria_set", N_(
+                    "cannot change to %(new)s: cases of %(key)s already hold scores against %(old)s",
+                    new=plan.criteria_set.label, key=info["key"], old=existing.criteria_set.label)))
         if plan.communes is not _BAD:
             wanted = {c["code"] for c in plan.communes}
             held = db.session.scalars(select(Commune.code).join(Case, Case.commune_id == Commune.id)
                                       .where(Case.campaign_id == existing.id)).all()
             dropped = sorted(set(held) - wanted)
             if dropped:
-                problems.append(f"communes: {', '.join(dropped)} already have cases in {info['key']} and "
-                                "cannot be left out (cases keep their history)")
+                problems.append(Problem("communes", N_(
+                    "%(codes)s already have cases in %(key)s and cannot be left out (cases keep their history)",
+                    codes=", ".join(dropped), key=info["key"])))
     if plan.communes is not _BAD:
         codes = [c["code"] for c in plan.communes]
         stored = {c.code: c for c in db.session.scalars(select(Commune).where(Commune.code.in_(codes)))}
         for i, c in enumerate(plan.communes):
             commune = stored.get(c["code"])
             if commune is not None and commune.authority.name != info["authority"]:
-                problems.append(f"communes[{i}].code: commune {c['code']} belongs to {commune.authority.name!r}, "
-                                f"not {info['authority']!r}")
+                problems.append(Problem(f"communes[{i}].code", N_(
+                    "commune %(code)s belongs to %(authority)s, not %(plan_authority)s", code=c["code"],
+                    authority=repr(commune.authority.name), plan_authority=repr(info["authority"]))))
     if plan.people:
         users = {u.email: u for u in db.session.scalars(select(User).where(User.email.in_(list(plan.people))))}
         for email, person in plan.people.items():
@@ -301,24 +312,26 @@ def _database_checks(plan: ValidPlan, problems: list[str]) -> None:
             if user is None or person.commune is None or user.commune is None:
                 continue
             if user.commune.code != person.commune:
-                problems.append(f"{person.commune_path}.email: {email} already acts for commune "
-                                f"{user.commune.code}; a person acts for one commune only")
+                problems.append(Problem(f"{person.commune_path}.email", N_(
+                    "%(email)s already acts for commune %(commune)s; a person acts for one commune only",
+                    email=email, commune=user.commune.code)))
 
 
 def validate_plan(data) -> ValidPlan:
     """Every check of the file (including against the database); PlanInvalid lists every problem."""
     if not isinstance(data, dict):
-        raise PlanInvalid(["(top level): expected a mapping with campaign, communes, ..."], what=WHAT)
-    problems: list[str] = []
+        raise PlanInvalid([Problem(TOP_LEVEL, N_("expected a mapping with campaign, communes, ..."))], what=WHAT)
+    problems: list[Problem] = []
     for key in data:
         if key not in BLOCKS:
-            problems.append(f"{key}: unknown top-level key (the plan's blocks are: {', '.join(BLOCKS)})")
+            problems.append(Problem(str(key), N_("unknown top-level key (the plan's blocks are: %(blocks)s)",
+                                                 blocks=", ".join(BLOCKS))))
     for required in ("campaign", "communes"):
         if data.get(required) is None:
-            problems.append(f"{required}: required")
+            problems.append(Problem(required, N_("required")))
     communes = _block(data, "communes", load_communes, problems, default=_BAD)
     if communes not in (_BAD, None) and not communes:
-        problems.append("communes: list at least one commune")
+        problems.append(Problem("communes", N_("list at least one commune")))
     _duplicate_codes(data.get("communes"), problems)
     plan = ValidPlan(
         campaign=_block(data, "campaign", CampaignSchema().load, problems, default=_BAD),

@@ -123,17 +123,17 @@ def test_a_zip_bomb_is_stored_as_it_came_and_never_expanded(upload_case, world, 
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
-BAD_FILES = [  # (name, bytes, words the refusal must contain)
-    ("laughs.yaml", LAUGHS.encode(), "aliases (*a)"),
-    ("merge.yaml", b"base: &b {key: x}\ncampaign:\n  <<: *b\n", "merge keys"),
+BAD_FILES = [  # (name, bytes, words the refusal must contain: the page speaks Vietnamese)
+    ("laughs.yaml", LAUGHS.encode(), "bí danh (*a)"),
+    ("merge.yaml", b"base: &b {key: x}\ncampaign:\n  <<: *b\n", "khóa gộp"),
     ("evil.yaml", b"campaign: !!python/object/apply:os.system ['touch /tmp/pwned']\n", "python/object"),
-    ("broken.json", b'{"key": "x",,}', "line 1, column 13"),
-    ("broken.yaml", b"campaign:\n  key: [unclosed\n", "line 3"),
-    ("latin1.yaml", b"campaign: Qu\xe1ng\n", "byte 12"),
-    ("nul.yaml", b"campaign: x\x00", "Đây không phải là tệp văn bản"),  # the page speaks Vietnamese
+    ("broken.json", b'{"key": "x",,}', "dòng 1, cột 13"),
+    ("broken.yaml", b"campaign:\n  key: [unclosed\n", "dòng 3"),
+    ("latin1.yaml", b"campaign: Qu\xe1ng\n", "byte thứ 12"),
+    ("nul.yaml", b"campaign: x\x00", "Đây không phải là tệp văn bản"),
     ("huge.yaml", b"# " + b"x" * (100 << 10), "Tệp lớn hơn 64 KB"),  # ADMIN_UPLOAD_MAX_BYTES set to 64 KB below
     ("plan.exe", b"campaign: x", "Chỉ nạp được tệp YAML"),
-    ("list.yaml", b"- 1\n- 2\n", "mapping"),
+    ("list.yaml", b"- 1\n- 2\n", "cần dạng khóa: giá trị"),
 ]
 
 

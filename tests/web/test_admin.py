@@ -30,6 +30,7 @@ from tests.web.helpers import PASSWORD, csrf_of, logged_in, login
 from workflow import reminders
 from workflow.clock import LOCAL_TZ
 from workflow.criteria_sets import load_criteria_file
+from workflow.schemas.common import PlanLoader
 
 CRITERIA_FILE = ROOT / "examples" / "criteria-quang-dien-xa-2019.json"
 PLAN_FILE = ROOT / "examples" / "plan-nui-thanh-2023.yaml"
@@ -450,6 +451,112 @@ def test_a_plan_with_a_yaml_error_shows_its_line(app, world, db, criteria):
     [path] = _problem_paths(_text(response))
     assert path.startswith("line ")
     assert _counts(db) == before
+
+
+def _problems(html: str) -> dict[str, tuple[str, str]]:
+    """Each problem row by its path: (the place as the page shows it, the message)."""
+    rows = re.findall(r'<tr data-path="([^"]*)"><td><code>(.*?)</code></td><td>(.*?)</td></tr>', html, re.S)
+    return {html_lib.unescape(path): (html_lib.unescape(place), html_lib.unescape(message))
+            for path, place, message in rows}
+
+
+def _bad_plan() -> bytes:
+    data = yaml.load(PLAN_FILE.read_text(encoding="utf-8"), Loader=PlanLoader)
+    data["remiders"] = {"overdue_notice": False}
+    data["campaign"]["year"] = "hai nghìn"
+    data["communes"][0]["code"] = 20341
+    del data["communes"][1]["name"]
+    data["stages"]["appraisal"]["due"] = "2023-02-30"
+    data["council"]["quorum"] = "zero"
+    return yaml.safe_dump(data, allow_unicode=True).encode()
+
+
+def test_a_bad_plan_is_explained_in_the_readers_language(app, world, db, criteria):
+    client = logged_in(app, world.admin)
+    html = _text(_upload(client, "/admin/plans", _bad_plan(), "plan.yaml"))
+    vi = _problems(html)
+    assert vi["remiders"][1].startswith("khóa cấp cao nhất không hợp lệ (các khối của kế hoạch là: campaign, ")
+    assert vi["campaign.year"][1] == "không phải số nguyên"
+    assert vi["communes[0].code"][1].startswith('hãy viết mã trong dấu ngoặc kép ("20341")')
+    assert vi["communes[1].name"][1] == "bắt buộc"
+    assert vi["stages.appraisal.due"][1] == "không phải ngày (YYYY-MM-DD) hoặc tháng (YYYY-MM): '2023-02-30'"
+    assert vi["council.quorum"][1].startswith("số phiếu tối thiểu không hợp lệ: 'zero'")
+    assert all(place == path for path, (place, _) in vi.items())  # field paths are shown as written
+    messages = " ".join(message for _, message in vi.values())
+    for english in ("unknown top-level key", "write the code as quoted", "not a whole number", "required",
+                    "not a date", "not a quorum"):
+        assert english not in messages
+
+    client.get("/lang/en")
+    en = _problems(_text(_upload(client, "/admin/plans", _bad_plan(), "plan.yaml")))
+    assert en.keys() == vi.keys()
+    assert en["remiders"][1].startswith("unknown top-level key (the plan's blocks are: campaign, ")
+    assert en["campaign.year"][1] == "not a whole number"
+    assert en["communes[0].code"][1].startswith('write the code as quoted text ("20341")')
+    assert en["communes[1].name"][1] == "required"
+    assert en["stages.appraisal.due"][1] == "not a date (YYYY-MM-DD) or month (YYYY-MM): '2023-02-30'"
+
+
+def test_a_bad_criteria_file_is_explained_in_the_readers_language(app, world, db):
+    data = json.loads(CRITERIA_FILE.read_text(encoding="utf-8"))
+    data["id"] = "Quang Dien"
+    data["items"][0]["max_points"] = "nhiều"
+    data["items"][1]["children"][0]["method"] = "guess"
+    del data["year"]
+    content = json.dumps(data, ensure_ascii=False).encode()
+    client = logged_in(app, world.admin)
+    vi = _problems(_text(_upload(client, "/admin/criteria", content, "criteria.json")))
+    assert vi["id"][1] == "chỉ dùng chữ thường, chữ số, '.', '_' hoặc '-' (ví dụ quang-dien-xa-2019)"
+    assert vi["year"][1] == "bắt buộc"
+    assert vi["items[0].max_points"][1] == "không phải là số: 'nhiều'"
+    assert vi["items[1].children[0].method"][1] == "phải là một trong: self, survey"
+
+    client.get("/lang/en")
+    en = _problems(_text(_upload(client, "/admin/criteria", content, "criteria.json")))
+    assert en["id"][1] == "lower-case letters, digits, '.', '_' or '-' (like quang-dien-xa-2019)"
+    assert en["year"][1] == "required"
+    assert en["items[0].max_points"][1] == "not a number: 'nhiều'"
+    assert en["items[1].children[0].method"][1] == "must be one of: self, survey"
+
+
+SYNTAX_ERRORS = [  # (page, file, content, its place, Vietnamese, English)
+    ("/admin/criteria", "broken.json", b'{\n  "id": "x",\n  "year": 2019,,\n}', "line 3, column 16",
+     ("dòng 3, cột 16", "lỗi cú pháp JSON: cần một tên khóa trong dấu ngoặc kép"),
+     ("line 3, column 16", 'JSON error: a key in double quotes ("key") is expected here')),
+    ("/admin/criteria", "broken.json", b'{"id": "x" "year": 2019}', "line 1, column 12",
+     ("dòng 1, cột 12", "lỗi cú pháp JSON: thiếu dấu phẩy (,) giữa hai mục"),
+     ("line 1, column 12", "JSON error: a comma (,) is missing between two entries")),
+    ("/admin/plans", "plan.yaml", b"campaign:\n  key: x\n  year: [2023\ncommunes: []\n", "line 4, column 9",
+     ("dòng 4, cột 9", "lỗi cú pháp YAML: danh sách mở bằng [ chưa được đóng bằng ]"),
+     ("line 4, column 9", "YAML error: a list opened with [ is not closed with ]")),
+    ("/admin/plans", "plan.yaml", b"campaign:\n\tkey: x\n", "line 2, column 1",
+     ("dòng 2, cột 1", "lỗi cú pháp YAML: có ký tự tab: YAML chỉ thụt lề bằng dấu cách"),
+     ("line 2, column 1", "YAML error: a tab character: YAML indents with spaces only")),
+    ("/admin/plans", "plan.yaml", b"campaign:\n  title: *quan trong*\n", "line 2, column 10",
+     ("dòng 2, cột 10", "lỗi cú pháp YAML: không chấp nhận bí danh (*quan) và khóa gộp"),
+     ("line 2, column 10", "YAML error: aliases (*quan) and merge keys")),
+    ("/admin/plans", "plan.yaml", b"campaign:\n  title: Tam Xu\xe2n\n", "byte 25",
+     ("byte thứ 25", "tệp không phải văn bản UTF-8"), ("byte 25", "the file is not UTF-8 text")),
+    ("/admin/plans", "plan.yaml", b"- campaign\n- communes\n", "(top level)",
+     ("(cấp cao nhất)", "cần dạng khóa: giá trị, gồm campaign, communes, ..."),
+     ("(top level)", "expected a mapping with campaign, communes, ...")),
+]
+
+
+@pytest.mark.parametrize("url, name, content, path, vi, en", SYNTAX_ERRORS,
+                         ids=["json comma", "json missing comma", "yaml list", "yaml tab", "yaml alias",
+                              "not utf-8", "not a mapping"])
+def test_a_file_that_does_not_parse_is_explained_in_the_readers_language(app, world, db, criteria, url, name,
+                                                                         content, path, vi, en):
+    client = logged_in(app, world.admin)
+    response = _upload(client, url, content, name)
+    assert response.status_code == 422
+    [(shown, message)] = _problems(_text(response)).values()
+    assert _problem_paths(_text(response)) == [path]  # the row's key stays the file's place, in English
+    assert shown == vi[0] and message.startswith(vi[1])
+    client.get("/lang/en")
+    [(shown, message)] = _problems(_text(_upload(client, url, content, name))).values()
+    assert shown == en[0] and message.startswith(en[1])
 
 
 # --- campaigns -----------------------------------------------------------------------------------

@@ -129,6 +129,9 @@ def test_the_page_proposes_then_loads_the_edited_plan(app, source, db):
     bad = client.post(action, data={"csrf_token": csrf_of(html),
                                     "plan": plan_text.replace("due: '2024-12-16'", "due: '2024-12-32'", 1)})
     assert bad.status_code == 422 and 'data-path="stages.appraisal.due"' in bad.get_data(as_text=True)
+    typo = client.post(action, data={"csrf_token": csrf_of(html), "plan": plan_text + "remiders: {}\n"})
+    assert 'data-path="remiders"' in typo.get_data(as_text=True)
+    assert "khóa cấp cao nhất không hợp lệ (các khối của kế hoạch là: " in typo.get_data(as_text=True)
     assert _counts(db) == counts
     taken = client.post(action, data={"csrf_token": csrf_of(html),
                                       "plan": plan_text.replace("key: nui-thanh-2024", "key: nui-thanh-2023")})

@@ -6,7 +6,7 @@ import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from .common import PointsField, StrictInteger, Text
+from .common import N_, PointsField, StrictInteger, Text
 
 CODE = re.compile(r"^\d+(\.\d+)*$")
 KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -19,11 +19,12 @@ class CriteriaItemSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    code = Text(required=True, validate=validate.Regexp(CODE, error="not a code like 2.7.11"))
+    code = Text(required=True, validate=validate.Regexp(CODE, error=N_("not a code like 2.7.11")))
     title_vi = Text(required=True)
     title_en = fields.String(allow_none=True)
     max_points = PointsField(required=True)
-    method = fields.String(validate=validate.OneOf(METHODS, error="must be one of: self, survey"))
+    method = fields.String(validate=validate.OneOf(
+        METHODS, error=N_("must be one of: %(choices)s", choices=", ".join(METHODS))))
     evidence_required = fields.Boolean()
     not_applicable_allowed = fields.Boolean(load_default=True)
     rule_vi = fields.String(allow_none=True)
@@ -36,14 +37,14 @@ class CriteriaItemSchema(Schema):
         errors: dict[str, list[str]] = {}
         if "children" in data:
             if not data["children"]:
-                errors["children"] = ["must not be empty (leave it out on a sub-criterion)"]
+                errors["children"] = [N_("must not be empty (leave it out on a sub-criterion)")]
             if "method" in data:
-                errors["method"] = ["only sub-criteria (without children) have a method"]
+                errors["method"] = [N_("only sub-criteria (without children) have a method")]
         else:
             if "method" not in data and "method" not in errors:
-                errors["method"] = ["required on a sub-criterion (self or survey)"]
+                errors["method"] = [N_("required on a sub-criterion (self or survey)")]
             if "evidence_required" not in data:
-                errors["evidence_required"] = ["required on a sub-criterion (true or false)"]
+                errors["evidence_required"] = [N_("required on a sub-criterion (true or false)")]
         if errors:
             raise ValidationError(errors)
 
@@ -53,7 +54,8 @@ class CriteriaSetSchema(Schema):
         unknown = EXCLUDE
 
     id = Text(required=True, validate=validate.Regexp(
-        KEY, error="lower-case letters, digits, '.', '_' or '-' (like quang-dien-xa-2019)"))
+        KEY, error=N_("lower-case letters, digits, '.', '_' or '-' (like %(example)s)",
+                      example="quang-dien-xa-2019")))
     title_vi = Text(required=True)
     title_en = fields.String(allow_none=True)
     issuer = fields.String(allow_none=True)

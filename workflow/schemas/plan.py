@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from states import TRANSITIONS, Stage
 
 from ..signoff import quorum_needed
-from .common import DayField, DueField, Email, PointsField, StrictInteger, Text
+from .common import N_, DayField, DueField, Email, PointsField, StrictInteger, Text
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 COMMUNE_CODE = re.compile(r"^\d{1,20}$")
@@ -37,10 +37,11 @@ class CommuneCodeField(fields.Field):
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, int) and not isinstance(value, bool):
-            raise ValidationError(f'write the code as quoted text ("{value}"): YAML reads bare numbers '
-                                  "and drops leading zeros")
+            raise ValidationError(N_('write the code as quoted text ("%(value)s"): YAML reads bare numbers '
+                                     "and drops leading zeros", value=value))
         if not isinstance(value, str) or not COMMUNE_CODE.match(value.strip()):
-            raise ValidationError(f"not an administrative-unit code (digits only): {value!r}")
+            raise ValidationError(N_("not an administrative-unit code (digits only): %(value)s",
+                                     value=repr(value)))
         return value.strip()
 
 
@@ -49,10 +50,10 @@ class QuorumField(fields.Field):
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
-            raise ValidationError("not a quorum: write a fraction like \"2/3\" or a whole number")
+            raise ValidationError(N_('not a quorum: write a fraction like "2/3" or a whole number'))
         if isinstance(value, int):
             if value < 1:
-                raise ValidationError("a whole-number quorum must be at least 1")
+                raise ValidationError(N_("a whole-number quorum must be at least 1"))
             return str(value)
         if isinstance(value, str):
             text = value.strip()
@@ -62,9 +63,10 @@ class QuorumField(fields.Field):
             if m:
                 num, den = int(m.group(1)), int(m.group(2))
                 if den == 0 or num == 0 or num > den:
-                    raise ValidationError(f"a fraction between 0 and 1 is needed, not {text}")
+                    raise ValidationError(N_("a fraction between 0 and 1 is needed, not %(value)s", value=text))
                 return f"{num}/{den}"
-        raise ValidationError(f"not a quorum: {value!r} (write a fraction like \"2/3\" or a whole number)")
+        raise ValidationError(N_('not a quorum: %(value)s (write a fraction like "2/3" or a whole number)',
+                                 value=repr(value)))
 
 
 class QuotaField(fields.Field):
@@ -73,26 +75,26 @@ class QuotaField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 0:
-                raise ValidationError("must not be negative")
+                raise ValidationError(N_("must not be negative"))
             return value
         if isinstance(value, dict):
             errors: dict[str, list[str]] = {}
             out: dict[str, int] = {}
             for code, n in value.items():
                 if isinstance(code, int) and not isinstance(code, bool):
-                    errors[str(code)] = [f'write the commune code as quoted text ("{code}")']
+                    errors[str(code)] = [N_('write the commune code as quoted text ("%(code)s")', code=code)]
                 elif not isinstance(code, str) or not COMMUNE_CODE.match(code):
-                    errors[str(code)] = ["not an administrative-unit code"]
+                    errors[str(code)] = [N_("not an administrative-unit code")]
                 elif isinstance(n, bool) or not isinstance(n, int) or n < 0:
-                    errors[code] = [f"not a whole number of forms (0 or more): {n!r}"]
+                    errors[code] = [N_("not a whole number of forms (0 or more): %(value)s", value=repr(n))]
                 else:
                     out[code] = n
             if errors:
                 raise ValidationError(errors)
             if not out:
-                raise ValidationError("must not be empty")
+                raise ValidationError(N_("must not be empty"))
             return out
-        raise ValidationError("a whole number, or a mapping of commune code to number")
+        raise ValidationError(N_("a whole number, or a mapping of commune code to number"))
 
 
 class PersonSchema(Schema):
@@ -102,7 +104,8 @@ class PersonSchema(Schema):
 
 class CampaignSchema(Schema):
     key = Text(required=True, validate=validate.Regexp(
-        KEY, error="lower-case letters, digits, '.', '_' or '-' (like nui-thanh-2023)"))
+        KEY, error=N_("lower-case letters, digits, '.', '_' or '-' (like %(example)s)",
+                      example="nui-thanh-2023")))
     year = StrictInteger(required=True, validate=validate.Range(min=1990, max=2100))
     authority = Text(required=True, validate=validate.Length(max=200))
     title = fields.String(allow_none=True)
@@ -115,7 +118,8 @@ class CampaignSchema(Schema):
         try:
             zoneinfo.ZoneInfo(data.get("timezone", "Asia/Ho_Chi_Minh"))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(f"unknown time zone {data.get('timezone')!r}", "timezone") from None
+            raise ValidationError(N_("unknown time zone %(zone)s", zone=repr(data.get("timezone"))),
+                                  "timezone") from None
 
 @functools.cache
 def _supported_countries() -> frozenset[str]:
@@ -131,9 +135,10 @@ class CalendarSchema(Schema):
     @validates_schema
     def _consistent(self, data, **kwargs):
         if data.get("country", "VN") not in _supported_countries():
-            raise ValidationError(f"no holiday calendar for country {data.get('country')!r}", "country")
+            raise ValidationError(N_("no holiday calendar for country %(country)s",
+                                     country=repr(data.get("country"))), "country")
         holidays_ = set(data.get("extra_holidays", []))
-        both = {i: [f"{d.isoformat()} is also listed in extra_holidays"]
+        both = {i: [N_("%(day)s is also listed in extra_holidays", day=d.isoformat())]
                 for i, d in enumerate(data.get("extra_working_days", [])) if d in holidays_}
         if both:
             raise ValidationError({"extra_working_days": both})
@@ -242,7 +247,8 @@ class CouncilSchema(Schema):
         dupes: dict[int, dict] = {}
         for i, m in enumerate(data.get("members", [])):
             if m["email"] in emails:
-                dupes[i] = {"email": [f"{m['email']} is listed twice (also members[{emails[m['email']]}])"]}
+                dupes[i] = {"email": [N_("%(email)s is listed twice (also members[%(other)s])", email=m["email"],
+                                         other=emails[m["email"]])]}
             emails.setdefault(m["email"], i)
         if dupes:
             raise ValidationError({"members": dupes})
@@ -250,8 +256,8 @@ class CouncilSchema(Schema):
         needed = quorum_needed(data.get("quorum", "1/2"), seats)
         if needed > seats:
             raise ValidationError(
-                f"quorum {data['quorum']} cannot be reached: the council has {seats} member(s) "
-                "(the chair counts as a member)", "quorum")
+                N_("quorum %(quorum)s cannot be reached: the council has %(seats)s member(s) "
+                   "(the chair counts as a member)", quorum=data["quorum"], seats=seats), "quorum")
 
 
 class StageDueSchema(Schema):
@@ -260,30 +266,30 @@ class StageDueSchema(Schema):
 
 class EscalationSchema(Schema):
     after_working_days = StrictInteger(required=True, validate=validate.Range(
-        min=1, error="must be 1 or more (working days after the due day)"))
+        min=1, error=N_("must be 1 or more (working days after the due day)")))
     to = fields.List(fields.String(validate=validate.OneOf(
-        ESCALATION_TARGETS, error="must be one of: " + ", ".join(ESCALATION_TARGETS))),
+        ESCALATION_TARGETS, error=N_("must be one of: %(choices)s", choices=", ".join(ESCALATION_TARGETS)))),
         required=True, validate=validate.Length(min=1))
 
 
 class RemindersSchema(Schema):
     before_working_days = fields.List(StrictInteger(validate=validate.Range(
-        min=0, error="must be 0 or more (0 = the due day)")), load_default=lambda: [5, 2, 0])
+        min=0, error=N_("must be 0 or more (0 = the due day)"))), load_default=lambda: [5, 2, 0])
     overdue_notice = fields.Boolean(load_default=True)
     escalations = fields.List(fields.Nested(EscalationSchema), load_default=list)
     # how late a notice may still be sent after downtime (the sweep records older ones as skipped)
     catch_up_hours = StrictInteger(load_default=24, validate=validate.Range(
-        min=0, max=24 * 30, error="must be between 0 and 720 hours"))
+        min=0, max=24 * 30, error=N_("must be between 0 and %(max)s hours", max=24 * 30)))
 
     @validates_schema
     def _distinct(self, data, **kwargs):
         errors: dict = {}
         days = data.get("before_working_days", [])
-        dup_days = {i: [f"{d} is listed twice"] for i, d in enumerate(days) if d in days[:i]}
+        dup_days = {i: [N_("%(value)s is listed twice", value=d)] for i, d in enumerate(days) if d in days[:i]}
         if dup_days:
             errors["before_working_days"] = dup_days
         afters = [e["after_working_days"] for e in data.get("escalations", [])]
-        dup_esc = {i: {"after_working_days": [f"{a} is listed twice"]}
+        dup_esc = {i: {"after_working_days": [N_("%(value)s is listed twice", value=a)]}
                    for i, a in enumerate(afters) if a in afters[:i]}
         if dup_esc:
             errors["escalations"] = dup_esc
@@ -299,7 +305,7 @@ class RemindersSchema(Schema):
 
 class SurveyGroupSchema(Schema):
     code = Text(required=True, validate=validate.Regexp(
-        GROUP_CODE, error="lower-case letters, digits and '_' (like dept_leaders)"))
+        GROUP_CODE, error=N_("lower-case letters, digits and '_' (like dept_leaders)")))
     name = Text(required=True)
     per_commune = QuotaField()
     total = StrictInteger(validate=validate.Range(min=0))
@@ -308,9 +314,9 @@ class SurveyGroupSchema(Schema):
     def _one_quota(self, data, original_data, **kwargs):
         given = [k for k in ("per_commune", "total") if k in original_data]
         if len(given) == 2:
-            raise ValidationError("give exactly one of per_commune or total, not both")
+            raise ValidationError(N_("give exactly one of per_commune or total, not both"))
         if not given:
-            raise ValidationError("give exactly one of per_commune or total")
+            raise ValidationError(N_("give exactly one of per_commune or total"))
 
 
 class SurveySchema(Schema):
@@ -320,7 +326,8 @@ class SurveySchema(Schema):
     @validates_schema
     def _distinct(self, data, **kwargs):
         codes = [g["code"] for g in data.get("groups", [])]
-        dupes = {i: {"code": [f"{c} is listed twice"]} for i, c in enumerate(codes) if c in codes[:i]}
+        dupes = {i: {"code": [N_("%(value)s is listed twice", value=c)]}
+                 for i, c in enumerate(codes) if c in codes[:i]}
         if dupes:
             raise ValidationError({"groups": dupes})
 
