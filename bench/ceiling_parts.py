@@ -20,7 +20,7 @@ from pathlib import Path
 
 import common
 from fixtures import FORWARD
-from peers.replay import COMMIT
+from peers.replay import replay
 from throughput import Ours
 
 
@@ -32,21 +32,16 @@ def replay_parts(log: list, path: Path, arrows: int) -> dict:
     page = conn.execute("PRAGMA page_size").fetchone()[0]
     wal = Path(f"{path}-wal")
     before = wal.stat().st_size if wal.exists() else 0
-    cur, in_commit = conn.cursor(), 0.0
+    in_commit = 0.0
+
+    def timed_commit() -> None:
+        nonlocal in_commit
+        t = time.perf_counter()
+        conn.commit()
+        in_commit += time.perf_counter() - t
+
     started = time.perf_counter()
-    for item in log:
-        if item is COMMIT:
-            t = time.perf_counter()
-            conn.commit()
-            in_commit += time.perf_counter() - t
-            continue
-        statement, parameters, many = item
-        if many:
-            cur.executemany(statement, parameters)
-        else:
-            cur.execute(statement, parameters)
-            if cur.description is not None:
-                cur.fetchall()
+    replay(log, conn, timed_commit)
     total = time.perf_counter() - started
     frames = (wal.stat().st_size - before) / (page + 24)  # a WAL frame: a 24-byte header and one page
     conn.close()

@@ -91,6 +91,14 @@ def sqlite_settings(session_or_conn) -> dict:
     return {"journal_mode": journal, "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(sync, sync)}
 
 
+def driver_settings(conn, *, sqlite: bool) -> dict:
+    """``sqlite_settings`` for a bare DB-API connection (sqlite3 or psycopg), read back from it."""
+    if not sqlite:
+        return {"synchronous_commit": conn.execute("SHOW synchronous_commit").fetchone()[0]}
+    return {"journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+            "synchronous": {1: "NORMAL", 2: "FULL"}.get(*conn.execute("PRAGMA synchronous").fetchone())}
+
+
 def summary(values: list[float]) -> dict:
     """Median, min and max of the runs, and how many there were."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}

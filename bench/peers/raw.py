@@ -54,10 +54,9 @@ class Raw:
         return [r[0] for r in self.conn.execute("SELECT id FROM raw_cases ORDER BY id").fetchall()]
 
     def settings(self) -> dict:
-        if not self.sqlite:
-            return {"synchronous_commit": self.conn.execute("SHOW synchronous_commit").fetchone()[0]}
-        return {"journal_mode": self.conn.execute("PRAGMA journal_mode").fetchone()[0],
-                "synchronous": {1: "NORMAL", 2: "FULL"}.get(*self.conn.execute("PRAGMA synchronous").fetchone())}
+        from common import driver_settings
+
+        return driver_settings(self.conn, sqlite=self.sqlite)
 
     def advance(self, case_ids: list[int], forward) -> float:
         m, conn = self.mark, self.conn

@@ -49,6 +49,24 @@ class Recorder:
         self.recording = False
 
 
+def replay(log: list, conn, commit=None) -> None:
+    """Send ``log``'s statements on ``conn`` (a DB-API connection), committing at each COMMIT (through
+    ``commit`` when given: a caller that times it)."""
+    commit = commit or conn.commit
+    cur = conn.cursor()
+    for item in log:
+        if item is COMMIT:
+            commit()
+            continue
+        statement, parameters, many = item
+        if many:
+            cur.executemany(statement, parameters)
+        else:
+            cur.execute(statement, parameters)
+            if cur.description is not None:
+                cur.fetchall()
+
+
 class Replay:
     """Replays what ``recorder`` caught in ours' last run on a copy of ours' database (read, not consumed:
     several replays may follow one run of ours)."""
@@ -92,30 +110,17 @@ class Replay:
         return ids
 
     def settings(self) -> dict:
-        if not self.sqlite:
-            return {"synchronous_commit": self.conn.execute("SHOW synchronous_commit").fetchone()[0]}
-        return {"journal_mode": self.conn.execute("PRAGMA journal_mode").fetchone()[0],
-                "synchronous": {1: "NORMAL", 2: "FULL"}.get(*self.conn.execute("PRAGMA synchronous").fetchone())}
+        from common import driver_settings
+
+        return driver_settings(self.conn, sqlite=self.sqlite)
 
     def advance(self, case_ids: list[int], forward) -> float:
         log = self.recorder.log
         commits = sum(1 for item in log if item is COMMIT)
         if commits != len(case_ids) * len(forward):
             raise RuntimeError(f"recorded {commits} commits for {len(case_ids)} cases: run ours on the slice first")
-        conn = self.conn
-        cur = conn.cursor()
         started = time.perf_counter()
-        for item in log:
-            if item is COMMIT:
-                conn.commit()
-                continue
-            statement, parameters, many = item
-            if many:
-                cur.executemany(statement, parameters)
-            else:
-                cur.execute(statement, parameters)
-                if cur.description is not None:
-                    cur.fetchall()
+        replay(log, self.conn)
         return time.perf_counter() - started
 
     def check(self, case_ids: list[int]) -> dict:
