@@ -25,14 +25,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from models import db
-from states import STAGE_ORDER, STAGE_TITLES_VI, Role, Stage
+from states import STAGE_ORDER, Role
 from workflow import criteria_sets, login_throttle, plans, reminders, txn, users
 from workflow.errors import InvalidInput, NotPermitted, PlanInvalid, TransitionRefused
 from workflow.schemas.common import Problem, decode_text, parse_text
 
 from .auth import login_manager
 from .common import action_now, now
-from .i18n import select_locale
+from .i18n import stage_title
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -109,14 +109,6 @@ def admin_message(text: str) -> str:
     return translate(text)
 
 
-def stage_label(stage: str) -> str:
-    try:
-        value = Stage(stage)
-    except ValueError:
-        return stage
-    return STAGE_TITLES_VI[value] if select_locale() == "vi" else stage.replace("_", " ")
-
-
 @bp.context_processor
 def _helpers():
     def page_url(page: int) -> str:
@@ -125,7 +117,7 @@ def _helpers():
         return url_for(request.endpoint, **(request.view_args or {}), **args)
 
     return {"role_labels": ROLE_LABELS, "all_roles": list(Role), "kind_labels": KIND_LABELS,
-            "stage_label": stage_label, "stages": STAGE_ORDER, "page_url": page_url}
+            "stage_label": stage_title, "stages": STAGE_ORDER, "page_url": page_url}
 
 
 def _page() -> int:
