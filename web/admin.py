@@ -33,6 +33,7 @@ from workflow.schemas.common import Problem, decode_text, parse_text
 from .auth import login_manager
 from .common import action_now, now
 from .i18n import stage_title
+from .messages import KIND_LABELS, translate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -50,12 +51,6 @@ ROLE_LABELS = {
     Role.authority_leader: _l("Authority leader"),
     Role.auditor: _l("Auditor"),
     Role.admin: _l("Administrator"),
-}
-
-KIND_LABELS = {
-    "reminder": _l("Reminder"),
-    "overdue": _l("Overdue notice"),
-    "escalation": _l("Escalation"),
 }
 
 # created / updated counters of a plan load
@@ -104,8 +99,6 @@ def admin_message(text: str) -> str:
     found = FIELD_MESSAGES.get(text)
     if found is not None:
         return str(found)
-    from .messages import translate
-
     return translate(text)
 
 

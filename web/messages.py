@@ -12,16 +12,22 @@ import re
 from collections.abc import Callable
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from workflow.schemas.common import Message
 
 from .i18n import points, stage_title
 
+# the kinds of deadline notice, as the admin pages and the case page name them
+KIND_LABELS = {
+    "reminder": _l("Reminder"),
+    "overdue": _l("Overdue notice"),
+    "escalation": _l("Escalation"),
+}
+
 
 def _notice_kind(kind: str) -> str:
     """reminder / overdue / escalation as the admin pages name them, lower-cased for mid-sentence."""
-    from .admin import KIND_LABELS  # admin imports this module
-
     label = str(KIND_LABELS.get(kind, kind))
     return label[:1].lower() + label[1:]
 
