@@ -36,9 +36,14 @@ def points(value) -> str:
 
 
 def ddmmyyyy(value) -> str:
-    """A date, or a moment in local time, as dd/mm/yyyy."""
+    """A date, or a moment in local time, as dd/mm/yyyy (an ISO date as stored in an audit event too)."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return value  # not a date: shown as it is
     if isinstance(value, dt.datetime):
         value = value.astimezone(LOCAL_TZ).date()
     return value.strftime("%d/%m/%Y")

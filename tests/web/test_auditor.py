@@ -300,6 +300,21 @@ def test_case_as_of_shows_the_old_stage_and_scores(app, history_world, db):
     assert client.get("/audit/cases/999999").status_code == 404
 
 
+def test_case_as_of_writes_the_revision_deadline_as_a_date(app, history_world, db):
+    from workflow import cases
+
+    w = history_world
+    case = w.case
+    later = dt.datetime(2023, 12, 2, 2, 0, tzinfo=UTC)
+    w.advance(case, Stage.appraisal, now=later)
+    cases.fire(case, "return_for_revision", w.secretariat, now=later + dt.timedelta(hours=1),
+               reason="Thiếu tài liệu", revision_due=dt.date(2023, 12, 15))
+    db.session.commit()
+    html = logged_in(app, w.auditor).get(f"/audit/cases/{case.id}",
+                                         query_string={"at": "2023-12-03"}).get_data(as_text=True)
+    assert "hạn bổ sung 15/12/2023" in html and "2023-12-15<" not in html
+
+
 def test_search_rows_link_to_the_case_as_of_that_event(app, history_world, db):
     html = page(logged_in(app, history_world.auditor), action="score.changed")
     # the 1 Nov 01:00 local event links to the end of its minute
