@@ -85,6 +85,23 @@ def environment() -> Environment:
     return env
 
 
+# workflow.signoff's blocker while the council considers a transition
+_AWAITING = re.compile(r"awaiting council sign-off of '\w+': (\d+) of (\d+) approvals needed \((\d+) members\)"
+                       r"(?:; chair (approved|not yet signed))?")
+
+
+def _other_blocker(text: str, locale: str) -> str:
+    match = _AWAITING.fullmatch(text)
+    if match is None:
+        return text
+    have, needed, members, chair = match.groups()
+    if locale == "vi":
+        chair_text = {"approved": "; Chủ tịch đã đồng ý", "not yet signed": "; Chủ tịch chưa ký"}.get(chair, "")
+        return f"đang chờ Hội đồng ký duyệt ({have}/{needed} phiếu đồng ý cần có, {members} thành viên{chair_text})"
+    chair_text = {"approved": "; the chair approved", "not yet signed": "; the chair has not signed yet"}.get(chair, "")
+    return f"awaiting the council's sign-off ({have} of {needed} approvals needed, {members} members{chair_text})"
+
+
 def summarise_missing(missing: list[str], locale: str) -> list[tuple[int, str, list[str]]]:
     """``["1.1.1: evidence required", ...]`` -> ``[(14, "tiêu chí thành phần chưa có ...", ["1.1.1", ...])]``."""
     groups: dict[str, list[str]] = {}
@@ -93,8 +110,8 @@ def summarise_missing(missing: list[str], locale: str) -> list[tuple[int, str, l
         reason = reason.strip()
         if reason in MISSING_PHRASES:
             groups.setdefault(reason, []).append(code.strip())
-        else:  # an unexpected reason is shown as written
-            groups.setdefault("", []).append(entry.strip())
+        else:  # another blocker: a known one in the reader's language, any other as written
+            groups.setdefault("", []).append(_other_blocker(entry.strip(), locale))
     out = [(len(codes), MISSING_PHRASES[r][locale], codes) for r, codes in groups.items() if r]
     if "" in groups:
         out.append((len(groups[""]), OTHER_PHRASE[locale], groups[""]))

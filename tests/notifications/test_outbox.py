@@ -89,6 +89,16 @@ def test_missing_items_are_counted_by_reason():
     assert render.summarise_missing(missing, "en")[0][:2] == (14, "sub-criteria have no evidence")
 
 
+
+def test_a_pending_sign_off_is_told_in_the_readers_language():
+    """The council's reminders listed workflow.signoff's English blocker as written in Vietnamese mail."""
+    missing = ["awaiting council sign-off of 'approve': 1 of 4 approvals needed (5 members); chair not yet signed"]
+    assert render.summarise_missing(missing, "vi") == [(1, "mục khác cần hoàn thiện", [
+        "đang chờ Hội đồng ký duyệt (1/4 phiếu đồng ý cần có, 5 thành viên; Chủ tịch chưa ký)"])]
+    assert render.summarise_missing(missing, "en")[0][2] == [
+        "awaiting the council's sign-off (1 of 4 approvals needed, 5 members; the chair has not signed yet)"]
+
+
 def test_ics_is_rfc5545_shaped():
     event = ics.DeadlineEvent(uid=ics.deadline_uid(42, 1, "self_assessment"), due=dt.date(2023, 12, 29),
                               summary="Hạn; Tự đánh giá, chấm điểm — " + "Xã Tam Xuân " * 10,
