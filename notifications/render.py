@@ -23,15 +23,18 @@ LOCALES = ("vi", "en")
 KINDS = ("reminder", "overdue", "escalation", "digest", "notice", "anchor")
 
 # Blocker reasons (workflow.guards) -> the sentence a commune officer understands.
+# (one, many): Vietnamese has no plural
 MISSING_PHRASES = {
-    "evidence required": {"vi": "tiêu chí thành phần chưa có tài liệu kiểm chứng",
-                          "en": "sub-criteria have no evidence"},
-    "no score": {"vi": "tiêu chí thành phần chưa được chấm điểm", "en": "sub-criteria have no score"},
-    "not appraised": {"vi": "tiêu chí thành phần chưa được thẩm định", "en": "sub-criteria are not appraised"},
-    "no survey points": {"vi": "tiêu chí thành phần chưa có điểm điều tra xã hội học",
-                         "en": "sub-criteria have no survey points"},
+    "evidence required": {"vi": ("tiêu chí thành phần chưa có tài liệu kiểm chứng",) * 2,
+                          "en": ("sub-criterion has no evidence", "sub-criteria have no evidence")},
+    "no score": {"vi": ("tiêu chí thành phần chưa được chấm điểm",) * 2,
+                 "en": ("sub-criterion has no score", "sub-criteria have no score")},
+    "not appraised": {"vi": ("tiêu chí thành phần chưa được thẩm định",) * 2,
+                      "en": ("sub-criterion is not appraised", "sub-criteria are not appraised")},
+    "no survey points": {"vi": ("tiêu chí thành phần chưa có điểm điều tra xã hội học",) * 2,
+                         "en": ("sub-criterion has no survey points", "sub-criteria have no survey points")},
 }
-OTHER_PHRASE = {"vi": "mục khác cần hoàn thiện", "en": "other items to complete"}
+OTHER_PHRASE = {"vi": ("mục khác cần hoàn thiện",) * 2, "en": ("other item to complete", "other items to complete")}
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,13 @@ def environment() -> Environment:
         auto_reload=False,  # templates ship with the code: no stat() of each file on every message
     )
     env.filters["ddmmyyyy"] = ddmmyyyy
+    env.globals["count"] = count
     return env
+
+
+def count(n: int, one: str, many: str) -> str:
+    """English ``n`` with its noun: "1 working day", "3 working days" (Vietnamese has no plural)."""
+    return f"{n} {one if n == 1 else many}"
 
 
 # workflow.signoff's blocker while the council considers a transition
@@ -112,9 +121,9 @@ def summarise_missing(missing: list[str], locale: str) -> list[tuple[int, str, l
             groups.setdefault(reason, []).append(code.strip())
         else:  # another blocker: a known one in the reader's language, any other as written
             groups.setdefault("", []).append(_other_blocker(entry.strip(), locale))
-    out = [(len(codes), MISSING_PHRASES[r][locale], codes) for r, codes in groups.items() if r]
+    out = [(len(codes), MISSING_PHRASES[r][locale][len(codes) != 1], codes) for r, codes in groups.items() if r]
     if "" in groups:
-        out.append((len(groups[""]), OTHER_PHRASE[locale], groups[""]))
+        out.append((len(groups[""]), OTHER_PHRASE[locale][len(groups[""]) != 1], groups[""]))
     return out
 
 

@@ -35,7 +35,7 @@ TEXT = {
         "footer": "Hệ thống quản lý hồ sơ Chỉ số CCHC. Thư gửi tự động, vui lòng không trả lời.",
     },
     "en": {
-        "subject": "[CCHC] Survey behind schedule: {commune} ({returned}/{quota} forms)",
+        "subject": "[PAR] Survey behind schedule: {commune} ({returned}/{quota} forms)",
         "greeting": "Dear {name},",
         "intro": "The commune below has returned fewer survey forms than the plan requires, and the survey "
                  "due date has passed.",

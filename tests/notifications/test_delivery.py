@@ -76,7 +76,7 @@ def test_an_english_speaking_recipient_gets_english(app, db, make, smtp):
     assert msg["Subject"].startswith("[PAR] Overdue: Xã 10001")
     assert "due 10/11/2023" in msg["Subject"]
     text = msg.get_body(preferencelist=("plain",)).get_content()
-    assert "5 day(s) late (3 working days)" in text
+    assert "5 days late (3 working days)" in text
     assert "2 sub-criteria have no evidence" in text
 
 

@@ -62,7 +62,8 @@ def test_unknown_kind_is_refused(app, db, make):
     (5, 0, "Còn 5 ngày làm việc đến hạn.", "5 working days left."),
     (1, 0, "Còn 1 ngày làm việc đến hạn.", "1 working day left."),
     (0, 0, "Hôm nay là ngày cuối cùng của thời hạn.", "Today is the last day."),
-    (-2, 4, "Đã quá hạn 4 ngày (2 ngày làm việc).", "4 day(s) late (2 working days)."),
+    (-2, 4, "Đã quá hạn 4 ngày (2 ngày làm việc).", "4 days late (2 working days)."),
+    (-1, 1, "Đã quá hạn 1 ngày (1 ngày làm việc).", "1 day late (1 working day)."),
 ])
 def test_time_left_or_late_in_both_languages(wdl, late, expected_vi, expected_en):
     facts = {"due": dt.date(2024, 2, 5), "stage": "appraisal", "commune_name": "Xã Tam Xuân I",
@@ -88,6 +89,14 @@ def test_missing_items_are_counted_by_reason():
     assert summary[2] == (1, "mục khác cần hoàn thiện", ["9.9: something odd"])
     assert render.summarise_missing(missing, "en")[0][:2] == (14, "sub-criteria have no evidence")
 
+
+
+def test_english_counts_agree_with_their_nouns():
+    assert render.summarise_missing(["3.1: no score"], "en") == [(1, "sub-criterion has no score", ["3.1"])]
+    assert render.summarise_missing(["9.9: odd"], "en")[0][1] == "other item to complete"
+    assert render.summarise_missing(["3.1: no score", "3.2: no score"], "en")[0][1] == "sub-criteria have no score"
+    assert (render.count(1, "working day", "working days"), render.count(0, "item", "items")) == \
+        ("1 working day", "0 items")
 
 
 def test_a_pending_sign_off_is_told_in_the_readers_language():

@@ -54,7 +54,7 @@ def test_lagging_commune_is_reported_once_a_day_to_the_secretariat(app, db, make
     html = vi.get_body(preferencelist=("html",)).get_content()
     assert 'href="https://cchc.example.vn/survey/lag-2023"' in html
     en = next(m for m in smtp.messages if m["To"] == make.head.email)
-    assert en["Subject"] == "[CCHC] Survey behind schedule: Xã 10002 (1/5 forms)"
+    assert en["Subject"] == "[PAR] Survey behind schedule: Xã 10002 (1/5 forms)"
 
     # once the commune's case has moved past the survey, it is no longer chased
     make.case_of(campaign, "10002").stage = Stage.council_meeting.value
