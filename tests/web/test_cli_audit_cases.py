@@ -304,7 +304,8 @@ def test_fire_returns_for_revision_with_reason_and_date(cli, world, make, db):
             "--actor", make.secretariat.email)
     refused = cli(*base)
     assert refused.exit_code == 2
-    assert "a reason is required" in refused.stderr and "a revision deadline is required" in refused.stderr
+    # no date given: the page's default is offered, so only the missing reason blocks
+    assert "a reason is required" in refused.stderr and "a revision deadline is required" not in refused.stderr
     one_line_error(cli(*base, "--reason", "x", "--revision-due", "31/12/2099"), "--revision-due", "YYYY-MM-DD")
     one_line_error(cli(*base, "--reason", "x", "--revision-due", "2099-12-31", "--expected-version", "abc"),
                    "--expected-version")
@@ -315,6 +316,21 @@ def test_fire_returns_for_revision_with_reason_and_date(cli, world, make, db):
              "--expected-version", str(case.version))
     assert ok.exit_code == 0, ok.output
     assert "appraisal -> self_assessment" in ok.stdout and "due 2099-12-31" in ok.stdout
+
+
+
+def test_return_for_revision_without_a_date_takes_five_working_days(cli, world, make, db):
+    from workflow import assessment_forms
+    from workflow.clock import utcnow
+
+    case = cases.get_case(world.key, "10001")
+    make.advance(case, Stage.appraisal, now=NOW + 5 * 24 * H)
+    offered = assessment_forms.default_revision_due(case, utcnow())
+    ok = cli("cases", "fire", "--campaign", world.key, "--commune", "10001", "return_for_revision",
+             "--actor", make.secretariat.email, "--reason", "Thiếu báo cáo")
+    assert ok.exit_code == 0, ok.output
+    db.session.expire_all()
+    assert case.stage == "self_assessment" and case.revision_due == offered
 
 
 def test_fire_under_sign_off_opens_one(cli, world, make, db):

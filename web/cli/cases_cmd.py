@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from models import Case, Commune, db
 from states import Stage, transitions_from
-from workflow import cases, deadlines, signoff, txn
+from workflow import assessment_forms, cases, deadlines, signoff, txn
 from workflow.clock import utcnow
 from workflow.scoring import case_totals
 
@@ -143,7 +143,8 @@ def show_cmd(campaign_key, commune_code, actor_email):
 @click.argument("transition")
 @click.option("--actor", "actor_email", required=True, help="E-mail of the user who fires it.")
 @click.option("--reason", help="Why (required to return for revision or reopen).")
-@click.option("--revision-due", "revision_due", help="Last day for the revision (YYYY-MM-DD).")
+@click.option("--revision-due", "revision_due", help="Last day for the revision (YYYY-MM-DD); return_for_revision "
+              "without it: 5 working days from today on the campaign's calendar, as the case page offers.")
 @click.option("--expected-version", "expected_version", help="Refuse if the case changed since this version.")
 @domain_errors
 def fire_cmd(campaign_key, commune_code, transition, actor_email, reason, revision_due, expected_version):
@@ -153,7 +154,10 @@ def fire_cmd(campaign_key, commune_code, transition, actor_email, reason, revisi
     version = _parse_int(expected_version, "--expected-version")
     case = cases.get_case(campaign.key, commune_code)
     actor = actor_by_email(actor_email)
-    result = cases.fire(case, transition.strip(), actor, now=utcnow(), expected_version=version,
+    now = utcnow()
+    if revision is None and transition.strip() == "return_for_revision":
+        revision = assessment_forms.default_revision_due(case, now)
+    result = cases.fire(case, transition.strip(), actor, now=now, expected_version=version,
                         reason=reason, revision_due=revision)
     txn.commit()
     label = f"{case.commune.code} {case.commune.name}"
