@@ -19,6 +19,7 @@ from workflow import queries, survey, txn
 from workflow.errors import InvalidInput, NotFound, NotPermitted
 
 from .common import action_now, now
+from .i18n import select_locale, stage_title
 
 bp = Blueprint("survey", __name__, url_prefix="/survey")
 
@@ -40,7 +41,7 @@ _REASONS: list[tuple[re.Pattern, object]] = [
     (re.compile(r"no commune '(.*)' in campaign (.*)$"),
      lambda m: _("no commune '%(code)s' in campaign %(key)s", code=m[1], key=m[2])),
     (re.compile(r"the case is in stage '(\w+)'; survey data can no longer change$"),
-     lambda m: _("the case is in stage '%(stage)s'; survey data can no longer change", stage=m[1])),
+     lambda m: _("the case is in stage '%(stage)s'; survey data can no longer change", stage=stage_title(m[1]))),
     (re.compile(r"no respondent group '(.*)' in the plan \(groups: (.*)\)$"),
      lambda m: _("no respondent group '%(group)s' in the plan (groups: %(groups)s)", group=m[1], groups=m[2])),
     (re.compile(r"group '(.*)' has no forms in commune (.*) \(its quota there is 0\)$"),
@@ -113,6 +114,19 @@ def reason(text: str) -> str:
 @bp.app_template_filter("survey_reason")
 def survey_reason(text: str) -> str:
     return reason(text)
+
+
+# the Vietnamese headers the import also reads (workflow.survey_import.ALIASES), for a Vietnamese report
+_COLUMNS_VI = {"commune_code": "mã xã", "group": "nhóm", "form_number": "số phiếu", "surveyor": "khảo sát viên",
+               "mode": "hình thức", "file": "tệp", "questions": "câu hỏi"}
+
+
+@bp.app_template_filter("survey_column")
+def survey_column(name: str | None) -> str:
+    """A column of the import file as the reader's language heads it (question codes as they are)."""
+    if not name:
+        return ""
+    return _COLUMNS_VI.get(name, name) if select_locale() == "vi" else name
 
 
 def _campaign_or_404(key: str):

@@ -38,6 +38,20 @@ def _rows(html: str) -> dict[tuple[str, str], str]:
         r'data-commune="([^"]*)" data-group="([^"]*)"[^>]*data-status="([^"]*)"', html)}
 
 
+def test_the_import_report_speaks_vietnamese(app, db, make, campaign):
+    """A commune past the survey is named with its stage's title, and the columns with the Vietnamese headers."""
+    make.case_of(campaign, "10001").stage = Stage.publication.value  # as if published (setup only)
+    db.session.commit()
+    client = logged_in(app, make.secretariat)
+    token = csrf_of(client.get("/survey/page-2023/import").get_data(as_text=True))
+    refused = client.post("/survey/page-2023/import", data={**_upload(GOOD_ROWS), "csrf_token": token},
+                          content_type="multipart/form-data")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    row = re.search(r'<tr data-row="\d+" data-column="commune_code">.*?</tr>', html, re.S).group(0)
+    assert "<td>mã xã</td>" in row and "giai đoạn &#39;Phê duyệt, công bố&#39;" in row and "publication" not in row
+
+
 def test_secretariat_imports_sees_progress_and_converts(app, db, make, campaign):
     client = logged_in(app, make.secretariat)
     page = client.get("/survey", follow_redirects=True)
