@@ -59,6 +59,18 @@ def test_digest_separates_overdue_and_skips_finished_cases(app, db, make):
     assert "Xã 10002" not in overdue_part
 
 
+def test_on_the_due_day_the_digest_says_it_is_the_last_day(app, db, make):
+    """As the reminder sent that day does, not "còn 0 ngày làm việc"."""
+    _two_cases_in_self_assessment(make)
+    make.head.locale = "en"
+    db.session.commit()
+    digest.queue_digests(now=parse_moment("2023-11-10T07:30"))
+    rows = {r.recipient: r for r in db.session.scalars(select(OutboxMessage))}
+    assert "hạn 10/11/2023, hôm nay là ngày cuối cùng" in rows[make.secretariat.email].body_text
+    assert "còn 0 ngày" not in rows[make.secretariat.email].body_text
+    assert "due 10/11/2023, today is the last day" in rows[make.head.email].body_text
+
+
 def test_no_digest_when_nothing_is_overdue_or_due_soon(app, db, make):
     make.campaign()
     db.session.commit()
