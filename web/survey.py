@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from models import db
-from workflow import queries, survey, txn
+from workflow import queries, survey, survey_import, txn
 from workflow.errors import InvalidInput, NotFound, NotPermitted
 
 from .common import action_now, now
@@ -116,9 +116,8 @@ def survey_reason(text: str) -> str:
     return reason(text)
 
 
-# the Vietnamese headers the import also reads (workflow.survey_import.ALIASES), for a Vietnamese report
-_COLUMNS_VI = {"commune_code": "mã xã", "group": "nhóm", "form_number": "số phiếu", "surveyor": "khảo sát viên",
-               "mode": "hình thức", "file": "tệp", "questions": "câu hỏi"}
+# the Vietnamese headers the import also reads, for a Vietnamese report
+_COLUMNS_VI = {**survey_import.HEADERS_VI, "file": "tệp", "questions": "câu hỏi"}
 
 
 @bp.app_template_filter("survey_column")
@@ -244,6 +243,19 @@ def convert(key: str):
             unchanged=report.unchanged, missing=len(report.missing), skipped=len(report.skipped)),
           "success" if not report.missing else "warning")
     return redirect(url_for("survey.progress", key=key), 303)
+
+
+@bp.get("/<key>/import/template.xlsx")
+@login_required
+def import_template(key: str):
+    """A blank import file for this campaign, headed in the reader's language."""
+    _writer_or_403()
+    campaign, _scope = _campaign_or_404(key)
+    vietnamese = select_locale() == "vi"
+    body = survey_import.template_xlsx(campaign, vietnamese=vietnamese)
+    name = f"{'mau-phieu' if vietnamese else 'survey-forms'}-{campaign.key}.xlsx"
+    return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.route("/<key>/import", methods=["GET", "POST"])

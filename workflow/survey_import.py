@@ -36,6 +36,50 @@ ALIASES = {
     "mode": ("mode", "hình thức", "hinh thuc"),
 }
 _HEADER = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+# the header each field has in a Vietnamese file (one of its ALIASES)
+HEADERS_VI = {"commune_code": "mã xã", "group": "nhóm", "form_number": "số phiếu", "surveyor": "khảo sát viên",
+              "mode": "hình thức"}
+ANSWERS = ("A", "B", "C", "D", "X")  # X: a spoilt answer; blank: no answer
+
+
+def template_xlsx(campaign: Campaign, *, vietnamese: bool = True) -> bytes:
+    """A blank import file for ``campaign``: the header row this import reads (Vietnamese or English names),
+    one column per survey question, lists that keep the mode and the answers to what is accepted, and a
+    second sheet with the communes and respondent groups to copy codes from."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    questions = [item.code for item in survey.survey_items(campaign)]
+    fields = [HEADERS_VI[name] if vietnamese else name for name in FIELDS]
+    book = Workbook()
+    forms = book.active
+    forms.title = "phieu" if vietnamese else "forms"
+    forms.append([*fields, *questions])
+    forms.freeze_panes = "A2"
+    for column in range(1, len(fields) + len(questions) + 1):
+        forms.column_dimensions[get_column_letter(column)].width = 16 if column <= len(fields) else 9
+    modes = "trực tiếp,trực tuyến" if vietnamese else "in_person,online"
+    mode_column = get_column_letter(FIELDS.index("mode") + 1)
+    for allowed, cells in ((modes, f"{mode_column}2:{mode_column}{MAX_ROWS}"),
+                           (",".join(ANSWERS), f"{get_column_letter(len(fields) + 1)}2:"
+                                               f"{get_column_letter(len(fields) + len(questions))}{MAX_ROWS}")):
+        if questions or allowed == modes:
+            rule = DataValidation(type="list", formula1=f'"{allowed}"', allow_blank=True)
+            rule.add(cells)
+            forms.add_data_validation(rule)
+    lists = book.create_sheet("danh muc" if vietnamese else "lists")
+    lists.append(["mã xã", "tên xã"] if vietnamese else ["commune_code", "commune"])
+    for code, case in survey.cases_by_code(campaign).items():
+        lists.append([code, case.commune.name])
+    lists.append([])
+    lists.append(["nhóm", "tên nhóm"] if vietnamese else ["group", "name"])
+    for group in survey.groups_of(campaign):
+        lists.append([group.code, group.name])
+    lists.column_dimensions["B"].width = 40
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 @dataclass

@@ -52,6 +52,35 @@ def test_the_import_report_speaks_vietnamese(app, db, make, campaign):
     assert "<td>mã xã</td>" in row and "giai đoạn &#39;Phê duyệt, công bố&#39;" in row and "publication" not in row
 
 
+def test_the_blank_form_file_imports_once_filled(app, db, make, campaign):
+    """The template the import page offers is headed as the import reads it: filled in, it goes through."""
+    from openpyxl import load_workbook
+
+    client = logged_in(app, make.secretariat)
+    page = client.get("/survey/page-2023/import").get_data(as_text=True)
+    assert 'href="/survey/page-2023/import/template.xlsx"' in page
+    got = client.get("/survey/page-2023/import/template.xlsx")
+    assert got.status_code == 200 and got.mimetype.endswith("spreadsheetml.sheet")
+    assert 'filename="mau-phieu-page-2023.xlsx"' in got.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(got.data))
+    forms, lists = book.worksheets
+    assert [c.value for c in forms[1]] == ["mã xã", "nhóm", "số phiếu", "khảo sát viên", "hình thức", "3.1.1", "3.1.2"]
+    assert ["10001", "Xã 10001"] in [[c.value for c in row] for row in lists.iter_rows()]
+    assert ["leaders", "Lãnh đạo các cơ quan chuyên môn"] in [[c.value for c in row] for row in lists.iter_rows()]
+    answers = [v for v in forms.data_validations.dataValidation if "3.1.1" not in v.formula1]
+    assert any(v.formula1 == '"A,B,C,D,X"' for v in answers)
+    forms.append(["10001", "leaders", "L1", "Nguyễn Văn An", "trực tiếp", "A", "B"])
+    filled = io.BytesIO()
+    book.save(filled)
+    filled.seek(0)
+    token = csrf_of(page)
+    done = client.post("/survey/page-2023/import", data={"file": (filled, "phieu.xlsx"), "csrf_token": token},
+                       content_type="multipart/form-data")
+    assert done.status_code == 200 and 'data-created="1"' in done.get_data(as_text=True)
+    # only those who import may download it
+    assert logged_in(app, make.officers["10001"]).get("/survey/page-2023/import/template.xlsx").status_code == 403
+
+
 def test_secretariat_imports_sees_progress_and_converts(app, db, make, campaign):
     client = logged_in(app, make.secretariat)
     page = client.get("/survey", follow_redirects=True)
