@@ -228,6 +228,7 @@ GET_ROLES = {
     "rollover.next_campaign": SECRETARIAT | {"admin"}, "rollover.next_plan_yaml": SECRETARIAT | {"admin"},
     # survey progress: readers and the council see every commune, a commune role its own rows only
     "survey.index": ALL_ROLES, "survey.progress": ALL_ROLES, "survey.import_forms": SECRETARIAT | {"admin"},
+    "survey.import_template": SECRETARIAT | {"admin"},
     # remediation: whoever sees the case reads its plan page; no case here is published, so no download exists
     "remediation.plan": ALL_ROLES, "remediation.export_docx": set(), "remediation.export_pdf": set(),
     **{e: {"admin"} for e in ("admin.index", "admin.campaign_list", "admin.campaign", "admin.campaign_start",
