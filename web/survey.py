@@ -47,6 +47,8 @@ _REASONS: list[tuple[re.Pattern, object]] = [
     (re.compile(r"group '(.*)' has no forms in commune (.*) \(its quota there is 0\)$"),
      lambda m: _("group '%(group)s' has no forms in commune %(code)s (its quota there is 0)", group=m[1],
                  code=m[2])),
+    (re.compile(r"give a weight for every group, or leave every one blank \(none for (.*)\)$"),
+     lambda m: _("give a weight for every group, or leave every one blank (none for %(groups)s)", groups=m[1])),
     (re.compile(r"longer than (\d+) characters$"), lambda m: _("longer than %(n)s characters", n=m[1])),
     (re.compile(r"missing \(in_person or online\)$"), lambda m: _("missing (in_person or online)")),
     (re.compile(r"'(.*)' is not a mode \(in_person or online\)$"),
@@ -202,6 +204,16 @@ def issue(key: str):
     return redirect(url_for("survey.progress", key=key), 303)
 
 
+def _weight_field(name: str) -> str:
+    """Where a weights error is shown: options.A -> the A box ("A"), groups.<code> -> that group's box
+    ("g:<code>"), options or groups (the whole block) above its boxes."""
+    if name.startswith("options."):
+        return name.removeprefix("options.")
+    if name.startswith("groups."):
+        return "g:" + name.removeprefix("groups.")
+    return name
+
+
 @bp.route("/<key>/weights", methods=["POST"])
 @login_required
 def weights(key: str):
@@ -218,9 +230,9 @@ def weights(key: str):
         txn.commit()
     except InvalidInput as exc:
         db.session.rollback()
-        problems = "; ".join(f"{name}: {reason(msgs[0])}" for name, msgs in exc.errors.items())
+        errors = {_weight_field(name): reason(msgs[0]) for name, msgs in exc.errors.items()}
         return _render_progress(campaign, scope, weight_values={**options, **{f"g:{k}": v for k, v in groups.items()}},
-                                weight_error=problems, status=422)
+                                weight_error=errors, status=422)
     flash(_("The survey weights were saved."), "success")
     return redirect(url_for("survey.progress", key=key), 303)
 

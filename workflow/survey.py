@@ -214,6 +214,10 @@ def set_weights(campaign: Campaign, *, actor: User | None, now: dt.datetime, opt
             errors["groups"] = [("no weight for " + ", ".join(missing) if missing else "")
                                 + ("; " if missing and unknown else "")
                                 + ("not a group of the plan: " + ", ".join(unknown) if unknown else "")]
+        elif blank := [g.name for g in groups_of(campaign) if not str(groups.get(g.code, "")).strip()]:
+            # some given, some left blank: the rule is every group or none, not a number missing
+            errors["groups"] = [f"give a weight for every group, or leave every one blank (none for "
+                                f"{', '.join(blank)})"]
         else:
             parsed = {str(k).strip(): _weight(v, f"groups.{k}", errors, upper=None) for k, v in groups.items()}
             if not errors and sum(parsed.values()) <= 0:

@@ -126,6 +126,15 @@ def test_secretariat_imports_sees_progress_and_converts(app, db, make, campaign)
     wrong = client.post("/survey/page-2023/weights", data={**weights, "option_B": "160", "csrf_token": token})
     body = wrong.get_data(as_text=True)
     assert wrong.status_code == 422 and "160 nằm ngoài khoảng 0..100" in body and 'value="160"' in body
+    # beside the B box, not as "options.B: …" in one block
+    assert '<small class="error" data-error-for="B">160 nằm ngoài khoảng 0..100</small>' in body
+    assert "options.B" not in body
+    # group weights: some typed, some left blank is one rule broken, not "'' is not a number" per blank box
+    partly = client.post("/survey/page-2023/weights", data={**weights, "group_district": "", "csrf_token": token})
+    body = partly.get_data(as_text=True)
+    assert partly.status_code == 422 and "không phải là số" not in body
+    assert 'data-error-for="groups">nhập trọng số cho mọi nhóm, hoặc để trống tất cả (còn thiếu: Người dân cấp ' \
+           'huyện)' in body
     assert client.post("/survey/page-2023/weights", data={**weights, "csrf_token": token}).status_code == 303
     assert survey.weights_of(campaign).groups == {"leaders": 1, "delegates": 3, "district": 0}
     assert 'data-code="3.1.1" data-points="0.30"' in client.get("/survey/page-2023").get_data(as_text=True)
