@@ -296,7 +296,9 @@ class Notice:
     def as_json(self) -> dict:
         return {"date": self.day.isoformat(), "due": self.due.isoformat(), "commune_code": self.commune_code,
                 "stage": self.stage, "kind": self.kind, "level": self.level,
-                "recipients": [u.email for u in self.recipients]}
+                "recipients": [u.email for u in self.recipients],
+                # planned: a stage the case has not reached; sent only if it is in that stage by then
+                "planned": self.deadline_id is None}
 
 
 class Planner:

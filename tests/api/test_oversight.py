@@ -140,7 +140,8 @@ def test_schedule_matches_the_cli_json_for_campaign_wide_readers(api, world):
     assert expected, "the world's plan sends reminders"
     body = _status(api("secretariat").get("/api/v1/campaigns/tiny-2023/schedule?per_page=100"), 200)
     assert body["total"] == len(expected) and body["items"] == expected[:100]
-    assert set(body["items"][0]) == {"date", "due", "commune_code", "stage", "kind", "level", "recipients"}
+    assert set(body["items"][0]) == {"date", "due", "commune_code", "stage", "kind", "level", "recipients", "planned"}
+    assert {item["planned"] for item in body["items"]} == {False}  # the open deadline; the 2023 plan's later stages are past
     page2 = _status(api("auditor").get("/api/v1/campaigns/tiny-2023/schedule?per_page=1&page=2"), 200)
     assert page2["items"] == expected[1:2]
     for role in ("officer_a", "chair_a"):

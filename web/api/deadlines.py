@@ -49,6 +49,9 @@ class NoticeSchema(ma.Schema):
     kind = fields.String(required=True, metadata={"description": "reminder, overdue or escalation"})
     level = fields.Integer(required=True)
     recipients = fields.List(fields.String(), required=True, metadata={"description": "e-mail addresses"})
+    planned = fields.Boolean(required=True, metadata={
+        "description": "a stage the case has not reached yet, planned from the plan's due: sent only if the case "
+                       "is in that stage by then (false: an open deadline's notice)"})
 
 
 SchedulePageSchema = type("SchedulePageSchema", (ma.Schema,), {

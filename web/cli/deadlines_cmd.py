@@ -36,7 +36,11 @@ def _as_of(text: str | None, campaign_tz: str | None = None):
 @click.option("--as-of", "as_of", help="List what goes out after this moment (local time when naive).")
 @domain_errors
 def schedule_cmd(campaign_key, as_json, as_of):
-    """Print every reminder, overdue notice and escalation still to come; sends nothing."""
+    """Print every reminder, overdue notice and escalation still to come; sends nothing.
+
+    Open deadlines count as they are. A stage a case has not reached yet is planned from the plan's due
+    and marked "planned": its notices go out only if the case is in that stage by then.
+    """
     campaign = campaign_by_key(campaign_key)
     now = _as_of(as_of, campaign.timezone)
     notices = reminders.schedule(campaign, now=now, progress=_bar("planning"))
@@ -46,10 +50,13 @@ def schedule_cmd(campaign_key, as_json, as_of):
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
             click.echo(f"{row['date']}  due {row['due']}  {row['commune_code']:<8} {row['stage']:<16} "
-                       f"{row['kind']:<10} {row['level']:>2}  {', '.join(row['recipients']) or '(nobody)'}")
+                       f"{row['kind']:<10} {row['level']:>2}  {'planned' if row['planned'] else 'open   '}  "
+                       f"{', '.join(row['recipients']) or '(nobody)'}")
     kinds = Counter(n.kind for n in notices)
+    planned = sum(1 for n in notices if n.deadline_id is None)
     summary = (f"{len(notices)} notice(s) for campaign {campaign.key}: {kinds['reminder']} reminder(s), "
-               f"{kinds['overdue']} overdue, {kinds['escalation']} escalation(s)")
+               f"{kinds['overdue']} overdue, {kinds['escalation']} escalation(s); {planned} planned for stages "
+               "not reached yet")
     click.echo(summary, err=as_json)
 
 
