@@ -600,6 +600,9 @@ def test_schedule_preview_rows_equal_the_reminder_schedule(app, world, db):
     assert shown == expected
     html = _text(client.get(f"/admin/campaigns/{campaign.key}?as_of=2023-10-20"))
     assert re.search(r"<td>\d\d/\d\d/2023<br>", html)  # dates dd/mm/yyyy
+    # the notices of stages a case has not reached are marked as planned, as many as the schedule has
+    planned = sum(1 for n in reminders.schedule(campaign, now=_as_of("2023-10-20"))[:15] if n.deadline_id is None)
+    assert html.count("data-planned") == planned and planned > 0 and "dự kiến" in html
 
 
 def test_schedule_preview_filters_by_commune_and_kind(app, world, db):
