@@ -54,13 +54,15 @@ def _who(make, code, stage, kind, level):
     }[stage]
 
 
-def _expected(make, code, plan):
+def _expected(make, code, plan, open_stage=None):
+    """The notices of ``plan``'s stages; those of ``open_stage`` from its open deadline, the rest planned."""
     due = {"self_assessment": D(2023, 11, 10), "survey": D(2023, 12, 5), "council_meeting": D(2023, 12, 11),
            "appraisal": D(2023, 12, 15), "publication": D(2023, 12, 15)}
     table = {"self_assessment": SELF_ASSESSMENT, "appraisal": DEC_15, "survey": SURVEY,
              "council_meeting": COUNCIL, "publication": DEC_15}
     return [{"date": day.isoformat(), "due": due[stage].isoformat(), "commune_code": code, "stage": stage,
-             "kind": kind, "level": level, "recipients": _who(make, code, stage, kind, level)}
+             "kind": kind, "level": level, "recipients": _who(make, code, stage, kind, level),
+             "planned": stage != open_stage}
             for stage in plan for day, kind, level in table[stage]]
 
 
@@ -114,8 +116,9 @@ def test_full_campaign_schedule_with_hand_computed_dates(make):
     make.advance(make.case_of(campaign, "10002"), Stage.appraisal)
     got = [n.as_json() for n in reminders.schedule(campaign, now=NOW)]
     expected = _sorted(
-        _expected(make, "10001", ["self_assessment", "appraisal", "survey", "council_meeting", "publication"])
-        + _expected(make, "10002", ["appraisal", "survey", "council_meeting", "publication"]))
+        _expected(make, "10001", ["self_assessment", "appraisal", "survey", "council_meeting", "publication"],
+                  open_stage="self_assessment")
+        + _expected(make, "10002", ["appraisal", "survey", "council_meeting", "publication"], open_stage="appraisal"))
     assert got == expected
     assert len(got) == 54
     # the open rows carry their ids; later stages are planned without rows
