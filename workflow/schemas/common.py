@@ -173,7 +173,7 @@ _JSON_SYNTAX = [
     (re.compile(r"Unterminated string starting at"), N_("a text in double quotes is not closed")),
     (re.compile(r"Invalid control character .* at"),
      N_("a line break or tab inside a text in double quotes (write \\n or \\t)")),
-    (re.compile(r"Invalid \\(escape|uXXXX).*"), N_("a backslash (\\) that starts no known escape (write \\\\)")),
+    (re.compile(r"Invalid \\(escape|uX{4}).*"), N_("a backslash (\\) that starts no known escape (write \\\\)")),
 ]
 _JSON_ERROR = N_("JSON error: %(detail)s")
 _YAML_SYNTAX = [
